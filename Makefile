@@ -1,0 +1,31 @@
+# The two set-up commands of the README, plus the steps they are made of.
+# Everything installs into a project-local virtualenv (.venv) from the lock file.
+
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV     := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+export TESSERA_HOME ?= $(CURDIR)/data
+
+.PHONY: install demo test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen --extra dev
+	@touch $@
+
+demo: install  ## install, then run the whole pipeline on generated demo data
+	$(BIN)/tessera demo
+
+test: install  ## install, then run every test
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: install  ## extraction benchmark at 100k customers (see benchmarks/README.md)
+	$(BIN)/python -m benchmarks.extraction
+
+clean:
+	rm -rf $(VENV) data

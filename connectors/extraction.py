@@ -1,0 +1,226 @@
+"""Run one incremental extraction of one stream into the lake: the same code path for Airflow
+tasks, the `tessera extract` command and the tests.
+
+The order of steps is the guarantee:
+1. recover what an interrupted run left (uncommitted batch folders go, the cursor never moved);
+2. start from the committed state, or, when re-running a committed batch, from the state that
+   batch started from, so the re-run reads the same window and replaces the batch;
+3. read pages, parse each record, land good rows and quarantine the rest with a reason;
+4. publish quarantine and raw batch folders atomically; only then commit the new state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from connectors.base import CursorStream, FileDropStream, Stream, Window
+from connectors.contract import QUARANTINE_SCHEMA
+from connectors.lake import BatchWriter, batch_dir, recover, stream_dir
+from connectors.records import RecordError, require
+from connectors.state import BatchRecord, StateStore, StreamState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExtractionResult:
+    source: str
+    stream: str
+    batch_id: str
+    rows: int = 0
+    quarantined: int = 0
+    skipped_seen: int = 0
+    rerun: bool = False
+    recovered: list[str] = field(default_factory=list)
+    reasons: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        text = f"{self.source}/{self.stream} batch {self.batch_id}: {self.rows} rows landed, {self.quarantined} quarantined"
+        if self.reasons:
+            text += " (" + "; ".join(f"{n} × {r}" for r, n in self.reasons.most_common(5)) + ")"
+        return text
+
+
+def fingerprint(record_json: str) -> str:
+    return hashlib.blake2b(record_json.encode(), digest_size=12).hexdigest()
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return ts.astimezone(UTC).isoformat() if ts is not None else None
+
+
+def _from_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+class _Landing:
+    """The raw and quarantine writers of one batch, buffering one page of rows at a time."""
+
+    def __init__(self, stream: Stream, lake: Path, batch_id: str, extracted_at: datetime):
+        c = stream.contract
+        self.stream = stream
+        self.meta = {"_batch_id": batch_id, "_extracted_at": extracted_at}
+        self.raw = BatchWriter(batch_dir(lake, "raw", c.source, c.stream, batch_id), c.schema)
+        self.quarantine = BatchWriter(batch_dir(lake, "quarantine", c.source, c.stream, batch_id), QUARANTINE_SCHEMA)
+        self.reasons: Counter = Counter()
+        self._good: list[dict[str, Any]] = []
+        self._bad: list[dict[str, Any]] = []
+
+    def add(self, raw: Any, record_json: str) -> dict[str, Any] | None:
+        """Parse one record into the page buffer; return its row, or None if it was quarantined."""
+        try:
+            row = require(self.stream.parse(raw), self.stream.contract.required)
+        except RecordError as exc:
+            reason = str(exc)
+            self.reasons[reason] += 1
+            self._bad.append(
+                {"_record_id": self.stream.record_id(raw), "_reason": reason, "_record": record_json, **self.meta}
+            )
+            return None
+        row.update(self.meta)
+        if self.stream.contract.keeps_record:
+            row["_record"] = record_json
+        self._good.append(row)
+        return row
+
+    def flush(self) -> None:
+        if self._good:
+            self.raw.write(pa.Table.from_pylist(self._good, schema=self.raw.schema))
+            self._good = []
+        if self._bad:
+            self.quarantine.write(pa.Table.from_pylist(self._bad, schema=QUARANTINE_SCHEMA))
+            self._bad = []
+
+    def publish(self) -> None:
+        self.flush()
+        self.quarantine.commit()
+        self.raw.commit()
+
+    def abort(self) -> None:
+        self.raw.abort()
+        self.quarantine.abort()
+
+
+def _extract_cursor(stream: CursorStream, window: Window, start: dict[str, Any], landing: _Landing, result) -> dict:
+    """Read [cursor - lookback, window end), skipping records already landed (by fingerprint)."""
+    cursor = start.get("cursor")
+    cursor_ts = _from_iso(cursor["ts"]) if cursor else None
+    cursor_key = cursor["key"] if cursor else ""
+    seen: dict[str, str] = dict(start.get("seen", {}))
+    since = cursor_ts - stream.lookback if cursor_ts else None
+    end_iso = _iso(window.end)
+    for page in stream.fetch(since, window.end):
+        for raw in page:
+            record_json = stream.record_json(raw)
+            fp = fingerprint(record_json)
+            if fp in seen:
+                result.skipped_seen += 1
+                continue
+            row = landing.add(raw, record_json)
+            if row is None:
+                seen[fp] = end_iso
+                continue
+            ts, key = row[stream.cursor_field], str(row[stream.contract.key])
+            seen[fp] = _iso(ts)
+            if cursor_ts is None or (ts, key) > (cursor_ts, cursor_key):
+                cursor_ts, cursor_key = ts, key
+        landing.flush()
+    if cursor_ts is not None:
+        horizon = cursor_ts - stream.lookback
+        seen = {fp: ts for fp, ts in seen.items() if datetime.fromisoformat(ts) >= horizon}
+    return {"cursor": {"ts": _iso(cursor_ts), "key": cursor_key} if cursor_ts else None, "seen": seen}
+
+
+def _extract_files(
+    stream: FileDropStream, window: Window, current: dict[str, Any], rerun: bool, landing: _Landing, batch_id: str
+) -> dict[str, Any]:
+    """Process files not yet in the manifest (or, re-running, exactly the files this batch took)."""
+    manifest: dict[str, str] = dict(current.get("files", {}))
+    if rerun:
+        files = sorted(name for name, owner in manifest.items() if owner == batch_id)
+    else:
+        files = [name for name in stream.list_files(window.end) if name not in manifest]
+    for name in files:
+        for page in stream.read_file(name):
+            for raw in page:
+                landing.add(raw, stream.record_json(raw))
+            landing.flush()
+        manifest[name] = batch_id
+    return {"files": manifest}
+
+
+def extract(
+    stream: Stream,
+    window: Window,
+    *,
+    lake: Path,
+    state_dir: Path,
+    batch_id: str | None = None,
+) -> ExtractionResult:
+    """Extract one batch of `stream` for `window` into `lake`, committing state in `state_dir`."""
+    c = stream.contract
+    batch_id = batch_id or window.batch_id()
+    store = StateStore(state_dir, c.source, c.stream)
+    state: StreamState = store.load()
+    result = ExtractionResult(c.source, c.stream, batch_id, rerun=batch_id in state.batches)
+    started = time.monotonic()
+    for zone in ("raw", "quarantine"):
+        result.recovered += recover(stream_dir(lake, zone, c.source, c.stream), state.batches)
+    previous = state.batches.get(batch_id)
+    start_state = previous.start_state if previous is not None else state.current
+    landing = _Landing(stream, lake, batch_id, datetime.now(UTC))
+    log.info(
+        "extracting %s batch %s window [%s, %s)%s",
+        c.name,
+        batch_id,
+        _iso(window.start),
+        _iso(window.end),
+        " (re-run: replaces the batch)" if result.rerun else "",
+    )
+    try:
+        if isinstance(stream, CursorStream):
+            end_state = _extract_cursor(stream, window, start_state, landing, result)
+            record_start = start_state
+        elif isinstance(stream, FileDropStream):
+            end_state = _extract_files(stream, window, state.current, result.rerun, landing, batch_id)
+            record_start = {}
+        else:
+            raise TypeError(f"{type(stream).__name__} is neither a CursorStream nor a FileDropStream")
+        landing.publish()
+    except BaseException:
+        landing.abort()
+        raise
+    result.rows, result.quarantined, result.reasons = landing.raw.rows, landing.quarantine.rows, landing.reasons
+    state.batches[batch_id] = BatchRecord(
+        batch_id=batch_id,
+        window_start=_iso(window.start),
+        window_end=_iso(window.end),
+        start_state=record_start,
+        rows=result.rows,
+        quarantined=result.quarantined,
+        committed_at=datetime.now(UTC).isoformat(),
+    )
+    if previous is None or state.current_batch == batch_id:
+        state.current, state.current_batch = end_state, batch_id
+    store.save(state)
+    result.seconds = time.monotonic() - started
+    log.info(result.summary())
+    if result.quarantined:
+        log.warning(
+            "%d records of %s batch %s are in quarantine at %s",
+            result.quarantined,
+            c.name,
+            batch_id,
+            batch_dir(lake, "quarantine", c.source, c.stream, batch_id),
+        )
+    return result

@@ -1,0 +1,163 @@
+"""The `tessera` command: run the demo, drive the simulated sources, extract outside Airflow."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tessera.home import tessera_home
+
+app = typer.Typer(help="Tessera, the batch customer data platform.", no_args_is_help=True, add_completion=False)
+console = Console()
+_debug = False
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO level.")] = False,
+) -> None:
+    global _debug
+    _debug = debug
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _fail(exc: BaseException) -> None:
+    if _debug:
+        raise exc
+    console.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(1)
+
+
+def _print_lake(home) -> None:
+    from tessera.lake_report import lake_report
+
+    table = Table(title=f"Lake at {home.lake}")
+    for col in ("source", "stream", "batches", "rows", "quarantined"):
+        table.add_column(col, justify="right" if col in ("batches", "rows", "quarantined") else "left")
+    for r in lake_report(home.lake):
+        table.add_row(r.source, r.stream, str(r.batches), f"{r.rows:,}", f"{r.quarantined:,}")
+    console.print(table)
+
+
+@app.command()
+def demo(
+    customers: Annotated[int, typer.Option(help="How many simulated people.")] = 2000,
+    days: Annotated[int, typer.Option(help="How many simulated days to run.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of the simulation.")] = 42,
+) -> None:
+    """Simulate the source systems and run the pipeline's DAGs end to end on the embedded default."""
+    from tessera.airflow_local import configure
+
+    home = tessera_home()
+    configure(home)
+    from tessera.demo import DemoSettings, run_demo
+
+    try:
+        with console.status("running the demo…") as status:
+            run_demo(home, DemoSettings(customers, days, seed), progress=lambda m: status.update(m) or console.log(m))
+    except Exception as exc:  # noqa: BLE001 - the CLI shows the message, not a traceback
+        _fail(exc)
+    _print_lake(home)
+    console.print(f"Quarantined records (with reasons): {home.lake / 'quarantine'}")
+
+
+@app.command()
+def simulate(
+    customers: Annotated[int, typer.Option(help="How many simulated people (first run only).")] = 2000,
+    days: Annotated[int, typer.Option(help="Days to advance the simulated clock.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed (first run only).")] = 42,
+    start_date: Annotated[str, typer.Option(help="Simulated start date (first run only).")] = "2026-01-01",
+    serve: Annotated[bool, typer.Option(help="Then serve the CRM and ESP APIs until interrupted.")] = False,
+) -> None:
+    """Create (first time) and advance the simulated CRM, ESP, POS and web sources under $TESSERA_HOME."""
+    from tessera.simulator import Simulator, SimulatorConfig
+
+    home = tessera_home()
+    try:
+        if (home.simulator / "state.json").exists():
+            sim = Simulator.open(home.simulator)
+        else:
+            config = SimulatorConfig(
+                customers=customers, seed=seed, start_date=date.fromisoformat(start_date), pos_url=None
+            )
+            sim = Simulator(home.simulator, config)
+            sim.initialize()
+        if days:
+            sim.advance(days=days)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    console.print(f"simulated sources at {home.simulator}, clock {sim.clock.isoformat()}")
+    if serve:
+        _serve(home)
+
+
+def _serve(home) -> None:
+    import secrets
+    import threading
+
+    from tessera.demo import source_connections
+    from tessera.simulator.servers import run_servers
+
+    token = secrets.token_urlsafe(24)
+    with run_servers(home.simulator, token=token) as urls:
+        console.print("Serving the CRM and ESP APIs; export these to point Airflow at them:")
+        for key, value in source_connections(home, urls.crm, urls.esp, token).items():
+            console.print(f"export {key}='{value}'", soft_wrap=True, highlight=False)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command()
+def extract(
+    source: Annotated[str | None, typer.Argument(help="crm, email, pos or web; all when omitted.")] = None,
+    start: Annotated[
+        str | None, typer.Option(help="Window start (ISO-8601, UTC); the cursor decides if omitted.")
+    ] = None,
+    end: Annotated[str | None, typer.Option(help="Window end (ISO-8601, UTC); now when omitted.")] = None,
+) -> None:
+    """Run one extraction outside Airflow: the same code path as the extract DAGs' tasks."""
+    from tessera.airflow_local import configure
+    from tessera.catalog import STREAMS
+
+    home = tessera_home()
+    configure(home)
+    from tessera.extract import extract_source
+
+    def parse(value: str | None) -> datetime | None:
+        if value is None:
+            return None
+        ts = datetime.fromisoformat(value)
+        return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
+
+    sources = [source] if source else list(STREAMS)
+    window_end = parse(end) or datetime.now(UTC).replace(microsecond=0)
+    try:
+        for name in sources:
+            if name not in STREAMS:
+                raise ValueError(f"unknown source {name!r}; choose one of {', '.join(STREAMS)}")
+            for result in extract_source(name, parse(start), window_end, home=home):
+                console.print(result.summary())
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+
+
+@app.command()
+def status() -> None:
+    """Show what the lake holds: batches, rows and quarantined records per stream."""
+    _print_lake(tessera_home())
+
+
+if __name__ == "__main__":
+    sys.exit(app())

@@ -1,0 +1,42 @@
+"""Source connections are Airflow connections (`tessera_crm`, `tessera_email`, `tessera_pos`, `tessera_web`).
+
+Data engineers set them the Airflow way: `AIRFLOW_CONN_TESSERA_CRM`, the UI, or a secrets
+backend. The same lookup serves Airflow tasks and the `tessera extract` command, so both read
+the same configuration and no secret lives in code.
+"""
+
+from __future__ import annotations
+
+import json
+
+from connectors.connection import ConnectionInfo
+from tessera.catalog import CONN_IDS
+
+
+def connection_info(source: str) -> ConnectionInfo:
+    from airflow.sdk import BaseHook
+
+    conn_id = CONN_IDS[source]
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except Exception as exc:  # Airflow raises its own NotFound type, which moved between versions
+        raise RuntimeError(
+            f"source {source!r}: Airflow connection {conn_id!r} is not defined; set AIRFLOW_CONN_{conn_id.upper()} "
+            "or add it in the Airflow UI (see docs/connectors.md)"
+        ) from exc
+    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else json.loads(conn.extra or "{}")
+    return ConnectionInfo(
+        conn_id=conn_id,
+        conn_type=conn.conn_type,
+        host=conn.host,
+        port=conn.port,
+        login=conn.login,
+        password=conn.password,
+        schema=conn.schema,
+        extra=extra,
+    )
+
+
+def connection_env(conn_id: str, **fields) -> dict[str, str]:
+    """The environment variable that defines an Airflow connection, in Airflow's JSON form."""
+    return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps({k: v for k, v in fields.items() if v is not None})}

@@ -1,0 +1,49 @@
+"""The one data folder, `$TESSERA_HOME` (default `./data`), and where everything lives inside it.
+
+Every component takes its paths from here, so tests and users can run isolated copies side
+by side just by pointing `TESSERA_HOME` elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class TesseraHome:
+    root: Path
+
+    @property
+    def lake(self) -> Path:
+        return self.root / "lake"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def state(self) -> Path:
+        """Connector cursors and file manifests."""
+        return self.root / "state"
+
+    @property
+    def airflow(self) -> Path:
+        """The local Airflow home (SQLite metadata DB, logs) of the embedded default."""
+        return self.root / "airflow"
+
+    @property
+    def simulator(self) -> Path:
+        """The demo source systems' own stores; the pipeline reads them only through their interfaces."""
+        return self.root / "simulator"
+
+
+def tessera_home(root: str | os.PathLike | None = None) -> TesseraHome:
+    return TesseraHome(Path(root or os.environ.get("TESSERA_HOME") or "data").resolve())
+
+
+def dags_folder() -> Path:
+    return Path(os.environ.get("TESSERA_DAGS_FOLDER") or PROJECT_ROOT / "dags").resolve()

@@ -1,0 +1,41 @@
+"""What is in the lake: batches, rows and quarantined records per stream, read in bulk with DuckDB."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tessera.catalog import STREAMS
+
+
+@dataclass(frozen=True)
+class StreamReport:
+    source: str
+    stream: str
+    batches: int
+    rows: int
+    quarantined: int
+
+
+def _count(con, folder: Path) -> tuple[int, int]:
+    files = list(folder.glob("batch_id=*/*.parquet"))
+    if not files:
+        return 0, 0
+    pattern = str(folder / "batch_id=*" / "*.parquet")
+    batches, rows = con.execute(
+        "select count(distinct _batch_id), count(*) from read_parquet(?, union_by_name = true)", [pattern]
+    ).fetchone()
+    return int(batches), int(rows)
+
+
+def lake_report(lake: Path) -> list[StreamReport]:
+    import duckdb
+
+    con = duckdb.connect()
+    reports = []
+    for source, streams in STREAMS.items():
+        for stream in streams:
+            batches, rows = _count(con, lake / "raw" / source / stream)
+            _, quarantined = _count(con, lake / "quarantine" / source / stream)
+            reports.append(StreamReport(source, stream, batches, rows, quarantined))
+    return reports

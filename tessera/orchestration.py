@@ -1,0 +1,87 @@
+"""Builders for Tessera's Airflow DAGs, so each DAG file only names what it wires.
+
+Imports here are Airflow's authoring SDK only: DAG parsing stays fast, and the heavy
+libraries (pyarrow, duckdb, httpx …) load inside the tasks that use them.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Asset, dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from tessera.alerts import on_task_failure
+from tessera.catalog import STREAMS
+
+#: The fixed tag vocabulary: a stage of the flow plus, for extract DAGs, the source.
+STAGE_TAGS = frozenset({"collect", "unify", "check", "activate", "protect"})
+SOURCE_TAGS = frozenset({"source:crm", "source:email", "source:pos", "source:web"})
+TAG_VOCABULARY = STAGE_TAGS | SOURCE_TAGS | {"tessera"}
+
+START_DATE = datetime.fromisoformat(os.environ.get("TESSERA_START_DATE", "2026-01-01T00:00:00+00:00"))
+
+NETWORK_TASK_ARGS: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+    "on_failure_callback": on_task_failure,
+}
+
+
+def raw_asset(source: str, stream: str) -> Asset:
+    """The Asset a landed stream updates; downstream DAGs schedule on it."""
+    return Asset(name=f"tessera.raw.{source}.{stream}", uri=f"tessera://lake/raw/{source}/{stream}")
+
+
+EXTRACT_DOC = """
+### Extract {source} → lake
+Lands {what} as Parquet under `$TESSERA_HOME/lake/raw/{source}/<stream>/batch_id=<interval start>/`
+(contract: `docs/landing-contract.md`). Each run reads incrementally from the committed cursor,
+re-reading a lookback window for late arrivals; re-running a run replaces its batch.
+
+**Triage a failure:** the task log names the request or record that failed. Source errors
+(429/5xx, timeouts) are retried with backoff inside the task and then by Airflow; a run that still
+fails is safe to clear and re-run: it resumes from the last committed state, and a batch written
+before a crash but never committed is removed and read again. Records that cannot be parsed do not
+fail the run: they are counted in the log and kept with a reason under `lake/quarantine/{source}/`.
+Connection: `tessera_{source}` (see `docs/connectors.md`).
+"""
+
+
+def extract_dag(source: str, cron: str, what: str):
+    """One extract DAG for one source: a task per stream, each landing one batch per data interval."""
+
+    @dag(
+        dag_id=f"tessera_extract_{source}",
+        schedule=CronDataIntervalTimetable(cron, timezone="UTC"),
+        start_date=START_DATE,
+        catchup=os.environ.get("TESSERA_CATCHUP", "false").lower() == "true",
+        max_active_runs=1,
+        default_args=NETWORK_TASK_ARGS,
+        tags=["tessera", "collect", f"source:{source}"],
+        doc_md=EXTRACT_DOC.format(source=source, what=what),
+    )
+    def extract():
+        for stream in STREAMS[source]:
+
+            @task(task_id=f"extract_{stream}", outlets=[raw_asset(source, stream)])
+            def extract_stream(stream: str = stream, **context: Any) -> dict[str, Any]:
+                from tessera.extract import extract_source
+
+                start = context.get("data_interval_start")
+                end = context.get("data_interval_end") or context["dag_run"].run_after
+                (result,) = extract_source(source, start, end, streams=(stream,))
+                return {
+                    "batch_id": result.batch_id,
+                    "rows": result.rows,
+                    "quarantined": result.quarantined,
+                    "rerun": result.rerun,
+                }
+
+            extract_stream()
+
+    return extract()

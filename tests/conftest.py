@@ -1,0 +1,34 @@
+"""Shared fixtures. Airflow reads its settings at import, so its environment is set here first."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="tessera-airflow-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+from tessera.home import TesseraHome  # noqa: E402
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> TesseraHome:
+    """An isolated $TESSERA_HOME for one test."""
+    monkeypatch.setenv("TESSERA_HOME", str(tmp_path / "home"))
+    return TesseraHome(tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated Airflow metadata DB (SQLite) for DAG runs in this session."""
+    from tessera.airflow_local import migrate_metadata_db
+
+    migrate_metadata_db()
+    return _AIRFLOW_HOME
