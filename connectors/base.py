@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.contract import StreamContract
@@ -32,9 +32,11 @@ class Window:
             raise ValueError(f"window start {self.start} is after its end {self.end}")
 
     def batch_id(self) -> str:
-        """A batch id derived from the window only, so re-running an interval replaces its batch."""
-        anchor = self.start or self.end
-        return anchor.strftime("%Y%m%dT%H%M%SZ")
+        """A batch id derived from the window only, so re-running an interval replaces its batch:
+        the interval's start, or `upto-<end>` for an open window (a first full load)."""
+        if self.start is None:
+            return "upto-" + self.end.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        return self.start.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 class Stream(ABC):

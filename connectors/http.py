@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
+from connectors.connection import ConnectionInfo
+
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -31,6 +33,13 @@ class RetryPolicy:
     initial_wait: float = 0.5
     max_wait: float = 30.0
     max_retry_after: float = 120.0
+
+
+def retry_policy(conn: ConnectionInfo) -> RetryPolicy:
+    """Retry settings from a connection's extra: `max_attempts`, `max_wait_seconds`."""
+    return RetryPolicy(
+        attempts=conn.option("max_attempts", 8, int), max_wait=conn.option("max_wait_seconds", 30.0, float)
+    )
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -38,7 +38,9 @@ def test_expected_dags_and_tasks(dagbag):
 def test_every_dag_is_documented_and_tagged(dagbag):
     for dag_id, dag in dagbag.dags.items():
         assert dag.doc_md and "Triage" in dag.doc_md, f"{dag_id} lacks doc_md with triage notes"
-        assert set(dag.tags) <= TAG_VOCABULARY, f"{dag_id} uses tags outside the vocabulary: {set(dag.tags) - TAG_VOCABULARY}"
+        assert set(dag.tags) <= TAG_VOCABULARY, (
+            f"{dag_id} uses tags outside the vocabulary: {set(dag.tags) - TAG_VOCABULARY}"
+        )
 
 
 def test_extract_dags_use_data_intervals_retries_and_assets(dagbag):

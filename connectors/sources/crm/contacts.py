@@ -9,7 +9,7 @@ from typing import Any
 from connectors.base import CursorStream, Stream
 from connectors.connection import ConnectionInfo
 from connectors.contract import contract_for
-from connectors.http import ApiClient, SourceApiError
+from connectors.http import ApiClient, SourceApiError, retry_policy
 from connectors.records import RecordError, parse_bool, parse_timestamp, text
 from connectors.sources.iso import iso_z
 
@@ -64,5 +64,5 @@ class CrmContacts(CursorStream):
 
 
 def streams(conn: ConnectionInfo) -> list[Stream]:
-    client = ApiClient(conn.base_url(), conn.password, name="crm")
+    client = ApiClient(conn.base_url(), conn.password, name="crm", retry=retry_policy(conn))
     return [CrmContacts(client, conn.option("page_size", 200, int), conn.lookback())]

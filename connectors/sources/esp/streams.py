@@ -9,7 +9,7 @@ from typing import Any
 from connectors.base import CursorStream, Stream
 from connectors.connection import ConnectionInfo
 from connectors.contract import contract_for
-from connectors.http import ApiClient, SourceApiError
+from connectors.http import ApiClient, SourceApiError, retry_policy
 from connectors.records import RecordError, parse_timestamp, text
 from connectors.sources.iso import iso_z
 
@@ -91,6 +91,6 @@ class EspEvents(_EspStream):
 
 
 def streams(conn: ConnectionInfo) -> list[Stream]:
-    client = ApiClient(conn.base_url(), conn.password, name="email")
+    client = ApiClient(conn.base_url(), conn.password, name="email", retry=retry_policy(conn))
     page_size, lookback = conn.option("page_size", 500, int), conn.lookback()
     return [EspSubscribers(client, page_size, lookback), EspEvents(client, page_size, lookback)]
