@@ -174,8 +174,10 @@ def extract(
     state: StreamState = store.load()
     result = ExtractionResult(c.source, c.stream, batch_id, rerun=batch_id in state.batches)
     started = time.monotonic()
-    for zone in ("raw", "quarantine"):
-        result.recovered += recover(stream_dir(lake, zone, c.source, c.stream), state.batches)
+    removed = {
+        b for zone in ("raw", "quarantine") for b in recover(stream_dir(lake, zone, c.source, c.stream), state.batches)
+    }
+    result.recovered = sorted(removed)
     previous = state.batches.get(batch_id)
     start_state = previous.start_state if previous is not None else state.current
     landing = _Landing(stream, lake, batch_id, datetime.now(UTC))

@@ -64,7 +64,15 @@ class PosTable(CursorStream):
         if missing:
             raise RuntimeError(f"pos: table {table.name!r} lacks columns {missing}")
         ts_col, key_col = table.c[self.cursor_field], table.c[self.contract.key]
-        base = sa.select(*(table.c[n] for n in names)).where(ts_col < _naive_utc(before))
+        # Only the cursor and key keep their column types (they are compared in SQL); every other value
+        # comes back as the driver gives it, so a malformed value is quarantined by `parse`, not a crash.
+        columns = [
+            table.c[n]
+            if n in (self.cursor_field, self.contract.key)
+            else sa.type_coerce(table.c[n], sa.String).label(n)
+            for n in names
+        ]
+        base = sa.select(*columns).where(ts_col < _naive_utc(before))
         if since is not None:
             base = base.where(ts_col >= _naive_utc(since))
         base = base.order_by(ts_col, key_col).limit(self.page_size)
