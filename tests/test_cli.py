@@ -1,0 +1,50 @@
+"""The `tessera` command: help everywhere, clear errors, and extraction outside Airflow."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from tessera.cli import app
+from tessera.demo import source_connections
+from tests.lake_reader import landed
+from tests.sources import TOKEN, running_sources
+
+runner = CliRunner()
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("command", [[], ["demo"], ["simulate"], ["extract"], ["status"]])
+def test_every_command_has_help(command):
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0 and "Usage" in result.output
+
+
+@pytest.mark.unit
+def test_an_unknown_source_is_a_clear_error_not_a_traceback(home):
+    result = runner.invoke(app, ["extract", "erp", "--end", "2026-01-02T00:00:00"])
+    assert result.exit_code == 1
+    assert "unknown source 'erp'; choose one of crm, email, pos, web" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.unit
+def test_a_missing_connection_names_the_variable_to_set(home, monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_TESSERA_WEB", raising=False)
+    result = runner.invoke(app, ["extract", "web", "--end", "2026-01-02T00:00:00"])
+    assert result.exit_code == 1
+    assert "AIRFLOW_CONN_TESSERA_WEB" in result.output
+
+
+@pytest.mark.integration
+def test_extract_lands_every_source_through_the_airflow_connections(home, monkeypatch):
+    with running_sources(home.simulator, customers=100) as sources:
+        for key, value in source_connections(home, sources.crm_url, sources.esp_url, TOKEN).items():
+            monkeypatch.setenv(key, value)
+        result = runner.invoke(app, ["extract", "--end", sources.sim.clock.isoformat()])
+        assert result.exit_code == 0, result.output
+    for source, stream in [("crm", "contacts"), ("email", "events"), ("pos", "transactions"), ("web", "events")]:
+        assert f"{source}/{stream} batch upto-20260101T000000Z:" in result.output
+        assert landed(home.lake, source, stream).num_rows > 0
+    status = runner.invoke(app, ["status"])
+    assert status.exit_code == 0 and "loyalty_members" in status.output
