@@ -6,8 +6,10 @@ Connected components are customers. Merge protection keeps bad edges out, as con
 identifier type:
 
 - values on the blocklist never stitch;
-- a value carried by more than `max_entities_per_value` distinct entities (a store's default receipt
-  email, a family laptop's cookie) is *shared* and does not stitch;
+- a value carried by more than `max_entities_per_value` distinct entities within one stream (a store's
+  default receipt email on many shoppers' receipts, a family laptop's cookie with two people logging in)
+  is *shared* and does not stitch. Counting within a stream lets one person's email appear once in the
+  CRM, once in the ESP and once at the loyalty desk, while two CRM contacts with one email stand out;
 - a customer holds at most `max_per_customer` values of a type (one CRM contact, a few emails). Where a
   plain component breaks a limit it is rebuilt edge by edge in priority order, and each edge that would
   break a limit is dropped, with the reason recorded.
@@ -19,7 +21,7 @@ break a limit are rebuilt edge by edge, and those are few and small.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -35,31 +37,61 @@ EDGE_COLUMNS = ("record_key", "identifier_type", "identifier_value", "entity_key
 
 @dataclass(frozen=True)
 class IdentifierRule:
-    """How one identifier type may stitch records together."""
+    """How one identifier type may stitch records together (in one stream, when `stream` is set)."""
 
     identifier_type: str
     priority: int
     max_per_customer: int | None = None
     max_entities_per_value: int | None = None
+    stream: str | None = None
 
 
-def rules_from_rows(rows: Iterable[Mapping]) -> dict[str, IdentifierRule]:
+@dataclass(frozen=True)
+class RuleBook:
+    """The rules per identifier type, and per-stream overrides of priority and sharing (e.g. receipt
+    emails typed in at a till deserve less trust than the email a customer registered with)."""
+
+    by_type: Mapping[str, IdentifierRule]
+    by_stream: Mapping[tuple[str, str], IdentifierRule] = field(default_factory=dict)
+
+    def edge_values(self, df: pd.DataFrame, attribute: str) -> pd.Series:
+        """The rule's `attribute` for every edge, the stream's override winning over the type's rule."""
+        values = df["identifier_type"].map({t: getattr(r, attribute) for t, r in self.by_type.items()})
+        if self.by_stream and "stream" in df.columns:
+            keys = pd.Series(list(zip(df["identifier_type"], df["stream"], strict=True)), index=df.index)
+            overrides = keys.map({k: getattr(r, attribute) for k, r in self.by_stream.items()})
+            values = overrides.where(keys.isin(list(self.by_stream)), values)
+        return values
+
+
+def rules_from_rows(rows: Iterable[Mapping]) -> RuleBook:
     """Rules from rows of the `identity_rules` seed, with errors that name the row and field."""
-    rules = {}
+    by_type: dict[str, IdentifierRule] = {}
+    by_stream: dict[tuple[str, str], IdentifierRule] = {}
     for i, row in enumerate(rows, start=1):
         try:
+            stream = row.get("stream")
+            stream = None if stream is None or pd.isna(stream) or str(stream).strip() == "" else str(stream).strip()
             rule = IdentifierRule(
                 identifier_type=str(row["identifier_type"]).strip(),
                 priority=int(row["priority"]),
                 max_per_customer=_optional_int(row.get("max_per_customer")),
                 max_entities_per_value=_optional_int(row.get("max_entities_per_value")),
+                stream=stream,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"identity_rules row {i} ({dict(row)}): {exc}") from None
-        if rule.identifier_type in rules:
-            raise ValueError(f"identity_rules: identifier_type {rule.identifier_type!r} is listed twice")
-        rules[rule.identifier_type] = rule
-    return rules
+        key = (rule.identifier_type, rule.stream)
+        if (rule.identifier_type if rule.stream is None else key) in (by_type if rule.stream is None else by_stream):
+            raise ValueError(f"identity_rules: {rule.identifier_type!r} (stream {rule.stream!r}) is listed twice")
+        if rule.stream is None:
+            by_type[rule.identifier_type] = rule
+        else:
+            by_stream[key] = rule
+    missing = {t for t, _ in by_stream} - set(by_type)
+    if missing:
+        raise ValueError(f"identity_rules: stream overrides for {sorted(missing)} need a default row (empty stream)")
+    return RuleBook(by_type, by_stream)
 
 
 def _optional_int(value) -> int | None:
@@ -73,7 +105,7 @@ def _optional_int(value) -> int | None:
 
 def stitch(
     edges: pa.Table | pd.DataFrame,
-    rules: Mapping[str, IdentifierRule],
+    rules: RuleBook | Mapping[str, IdentifierRule],
     blocklist: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Decide every edge and assign every record to a customer.
@@ -88,7 +120,8 @@ def stitch(
     if "entity_key" not in df.columns:
         df["entity_key"] = df["record_key"]
     df["entity_key"] = df["entity_key"].fillna(df["record_key"])
-    unknown = set(df["identifier_type"].unique()) - set(rules)
+    rules = rules if isinstance(rules, RuleBook) else RuleBook(dict(rules))
+    unknown = set(df["identifier_type"].unique()) - set(rules.by_type)
     if unknown:
         raise ValueError(f"identifier types {sorted(unknown)} have no rule in identity_rules; add them")
 
@@ -132,22 +165,34 @@ def _apply_blocklist(df: pd.DataFrame, blocklist: pd.DataFrame | None) -> None:
     df.loc[hit, "reason"] = "value is on the identity blocklist"
 
 
-def _apply_shared_values(df: pd.DataFrame, rules: Mapping[str, IdentifierRule]) -> None:
-    limits = df["identifier_type"].map({t: r.max_entities_per_value for t, r in rules.items()})
+def _apply_shared_values(df: pd.DataFrame, rules: RuleBook) -> None:
+    """Mark every edge of a value that more than the allowed number of entities carry in some stream."""
+    limits = rules.edge_values(df, "max_entities_per_value")
     candidate = df["decision"].eq(STITCHED) & limits.notna()
     if not candidate.any():
         return
-    sub = df.loc[candidate, ["identifier_type", "identifier_value", "entity_key"]]
-    counts = sub.groupby(["identifier_type", "identifier_value"])["entity_key"].transform("nunique")
-    shared_idx = counts.index[counts.to_numpy() > limits[candidate].to_numpy()]
-    df.loc[shared_idx, "decision"] = SHARED
-    df.loc[shared_idx, "reason"] = (
+    streams = [c for c in ("source", "stream") if c in df.columns]
+    sub = df.loc[candidate, ["identifier_type", "identifier_value", *streams, "entity_key"]].copy()
+    sub["entities"] = sub.groupby(["identifier_type", "identifier_value", *streams])["entity_key"].transform("nunique")
+    sub["limit"] = limits[candidate]
+    over = sub[sub["entities"] > sub["limit"]]
+    if over.empty:
+        return
+    where = over["stream"] if "stream" in over.columns else pd.Series("one stream", index=over.index)
+    why = (
         "value is carried by "
-        + counts.loc[shared_idx].astype(str)
-        + " distinct entities (more than "
-        + limits.loc[shared_idx].astype(int).astype(str)
+        + over["entities"].astype(str)
+        + " distinct entities in "
+        + where.astype(str)
+        + " (more than "
+        + over["limit"].astype(int).astype(str)
         + "): treated as shared"
     )
+    reasons = why.groupby([over["identifier_type"], over["identifier_value"]]).first()
+    keys = pd.MultiIndex.from_frame(df[["identifier_type", "identifier_value"]])
+    shared = keys.isin(reasons.index) & df["decision"].eq(STITCHED).to_numpy()
+    df.loc[shared, "decision"] = SHARED
+    df.loc[shared, "reason"] = reasons.reindex(keys[shared]).to_numpy()
 
 
 def _components(src: np.ndarray, dst: np.ndarray, n_nodes: int) -> np.ndarray:
@@ -157,7 +202,7 @@ def _components(src: np.ndarray, dst: np.ndarray, n_nodes: int) -> np.ndarray:
 
 
 def _components_over_limit(df, usable, edge_labels, dst, rules) -> np.ndarray:
-    limited = {t: r.max_per_customer for t, r in rules.items() if r.max_per_customer and t != RECORD}
+    limited = {t: r.max_per_customer for t, r in rules.by_type.items() if r.max_per_customer and t != RECORD}
     if not limited:
         return np.array([], dtype=np.int64)
     types = df["identifier_type"].to_numpy()
@@ -173,10 +218,10 @@ def _rebuild_over_limit(df, usable, src, dst, labels, over, rules) -> np.ndarray
     in_over = usable & np.isin(labels[src], over)
     order = (
         df.loc[in_over]
-        .assign(_priority=df.loc[in_over, "identifier_type"].map({t: r.priority for t, r in rules.items()}))
+        .assign(_priority=rules.edge_values(df.loc[in_over], "priority"))
         .sort_values(["_priority", "identifier_type", "identifier_value", "record_key"], kind="stable")
     )
-    limits = {t: r.max_per_customer for t, r in rules.items() if r.max_per_customer and t != RECORD}
+    limits = {t: r.max_per_customer for t, r in rules.by_type.items() if r.max_per_customer and t != RECORD}
     parent: dict[int, int] = {}
     counts: dict[int, dict[str, int]] = {}
 

@@ -91,7 +91,11 @@ def _email_domains(rng: np.random.Generator, countries: np.ndarray) -> np.ndarra
 def new_emails(
     rng: np.random.Generator, first: np.ndarray, last: np.ndarray, countries: np.ndarray, taken: set[str]
 ) -> np.ndarray:
-    """Canonical lowercase addresses, unique across everyone (`taken` is updated)."""
+    """Canonical lowercase addresses, unique mailboxes across everyone (`taken` is updated).
+
+    Gmail ignores dots in the local part, so `ann.lee@gmail.com` and `annlee@gmail.com` are one mailbox
+    and can never belong to two people: uniqueness is checked on the mailbox, not the spelling.
+    """
     locals_ = _email_locals(rng, first, last)
     domains = _email_domains(rng, countries)
     extra = rng.integers(10, 10_000, len(locals_))
@@ -99,12 +103,18 @@ def new_emails(
     for i, (local, domain) in enumerate(zip(locals_, domains, strict=True)):
         email = f"{local}@{domain}"
         bump = int(extra[i])
-        while email in taken:
+        while mailbox(email) in taken:
             email = f"{local}{bump}@{domain}"
             bump += 7
-        taken.add(email)
+        taken.add(mailbox(email))
         out[i] = email
     return out
+
+
+def mailbox(email: str) -> str:
+    """The mailbox an address delivers to (gmail drops dots in the local part)."""
+    local, _, domain = email.partition("@")
+    return f"{local.replace('.', '')}@{domain}" if domain in ("gmail.com", "googlemail.com") else email
 
 
 def _addresses(
@@ -270,7 +280,7 @@ def apply_life_events(
     if len(new_phone):
         persons.loc[new_phone, "phone"] = _phone_numbers(rng, countries[new_phone])
     if len(new_email):
-        taken = set(persons["email"].tolist())
+        taken = {mailbox(e) for e in persons["email"].tolist()}
         persons.loc[new_email, "email"] = new_emails(
             rng,
             persons["first_name"].to_numpy()[new_email],

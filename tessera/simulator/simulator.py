@@ -26,6 +26,7 @@ from tessera.simulator.population import (
     apply_life_events,
     create_devices,
     create_persons,
+    mailbox,
     pair_households,
 )
 from tessera.simulator.seeding import Purpose, rng_for
@@ -256,7 +257,7 @@ class Simulator:
             n = int(rng.poisson(self.config.customers / SIGNUP_SPAN_DAYS))
             created = np.sort(times_in_day(rng, n, day_ms, np.ones(24)))
             first = world.counters["person"] + 1
-            people = create_persons(pools, rng, first, created, set(world.persons["email"].tolist()))
+            people = create_persons(pools, rng, first, created, {mailbox(e) for e in world.persons["email"].tolist()})
             world.append("persons", people)
             world.counters["person"] += n
             world.append("devices", create_devices(world.persons, np.arange(first - 1, first - 1 + n), rng))

@@ -56,7 +56,10 @@ def test_a_value_on_more_than_k_entities_is_shared_and_does_not_stitch():
     assert len(groups(result)) == 5
     shared = result[result["identifier_value"] == "receipts@store.example"]
     assert set(shared["decision"]) == {"shared"}
-    assert shared["reason"].iloc[0] == "value is carried by 5 distinct entities (more than 3): treated as shared"
+    assert (
+        shared["reason"].iloc[0]
+        == "value is carried by 5 distinct entities in one stream (more than 3): treated as shared"
+    )
 
 
 def test_entities_not_records_are_counted_for_sharing():
@@ -65,6 +68,18 @@ def test_entities_not_records_are_counted_for_sharing():
     df["entity_key"] = "card:1"
     result = stitch(df, RULES)
     assert len(groups(result)) == 1
+
+
+def test_entities_are_counted_within_each_stream():
+    """One email in the CRM, the ESP and the loyalty desk is one person, not a value shared by three."""
+    df = edges(
+        *[(f"{s}:1", "email", "me@example.com") for s in ("crm", "esp", "pos")], ("crm:2", "email", "me@example.com")
+    )
+    df["source"] = ["crm", "esp", "pos", "crm"]
+    df["stream"] = ["contacts", "subscribers", "loyalty_members", "contacts"]
+    tight = {**RULES, "email": IdentifierRule("email", 3, max_per_customer=3, max_entities_per_value=1)}
+    assert len(groups(stitch(df.iloc[:3], tight))) == 1
+    assert set(stitch(df, tight)["decision"]) == {"shared"}
 
 
 def test_a_shared_device_with_two_logged_in_users_does_not_merge_them():
@@ -131,6 +146,32 @@ def test_rules_from_seed_rows_validate_with_the_row_named():
     rules = rules_from_rows(
         [{"identifier_type": "email", "priority": "3", "max_per_customer": "3", "max_entities_per_value": ""}]
     )
-    assert rules["email"] == IdentifierRule("email", 3, 3, None)
+    assert rules.by_type["email"] == IdentifierRule("email", 3, 3, None)
     with pytest.raises(ValueError, match="identity_rules row 1"):
         rules_from_rows([{"identifier_type": "email", "priority": "high"}])
+
+
+def test_a_stream_override_trusts_receipt_emails_less():
+    rows = [
+        {"identifier_type": "email", "priority": 2, "max_per_customer": 4, "max_entities_per_value": 2},
+        {"identifier_type": "email", "stream": "transactions", "priority": 3, "max_entities_per_value": 1},
+    ]
+    rules = rules_from_rows(rows)
+    df = edges(
+        ("pos:t1", "email", "shop@x.example"),
+        ("pos:t2", "email", "shop@x.example"),
+        ("crm:a", "email", "a@x"),
+        ("crm:b", "email", "a@x"),
+    )
+    df["stream"] = ["transactions", "transactions", "contacts", "contacts"]
+    result = stitch(df, rules)
+    assert result.groupby("identifier_value")["decision"].first().to_dict() == {
+        "a@x": "stitched",
+        "shop@x.example": "shared",
+    }
+    assert (
+        result.loc[0, "reason"]
+        == "value is carried by 2 distinct entities in transactions (more than 1): treated as shared"
+    )
+    with pytest.raises(ValueError, match="need a default row"):
+        rules_from_rows([{"identifier_type": "phone", "stream": "transactions", "priority": 1}])
