@@ -8,7 +8,8 @@ export TESSERA_HOME ?= $(CURDIR)/data
 
 .PHONY: install demo test lint bench clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed  ## install, and write the dbt manifest the transform DAG renders from
+	@$(BIN)/tessera dbt-parse >/dev/null
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv

@@ -69,6 +69,10 @@ def demo(
         _fail(exc)
     _print_lake(home)
     console.print(f"Quarantined records (with reasons): {home.lake / 'quarantine'}")
+    _print_marts(home)
+    from tessera.demo import identity_accuracy
+
+    console.print(f"Identity resolution against the simulator's ground truth: {identity_accuracy(home)}")
 
 
 @app.command()
@@ -151,6 +155,63 @@ def extract(
                 console.print(result.summary())
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
+
+
+@app.command()
+def transform(
+    full_refresh: Annotated[
+        bool, typer.Option("--full-refresh", help="Rebuild incremental models from scratch.")
+    ] = False,
+    select: Annotated[str | None, typer.Option(help="dbt selection, e.g. 'staging+' (default: everything).")] = None,
+    target: Annotated[str, typer.Option(help="dbt target in dbt_project/profiles.yml.")] = "duckdb",
+) -> None:
+    """Run the unify step on what is in the lake: dbt build (staging, identity resolution, golden marts)."""
+    from tessera.transform import run_transform
+
+    home = tessera_home()
+    try:
+        with console.status("dbt build…"):
+            run_transform(home, full_refresh=full_refresh, target=target, select=select)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    _print_marts(home)
+
+
+@app.command()
+def explain(
+    customer_id: Annotated[str, typer.Argument(help="A customer_id from marts.golden_customers.")],
+    show_pii: Annotated[bool, typer.Option("--show-pii", help="Show emails and phones unmasked.")] = False,
+) -> None:
+    """Show why records were merged into one customer, and which identifiers were kept out and why."""
+    from tessera.explain import explain_customer
+
+    try:
+        explanation = explain_customer(tessera_home(), customer_id, show_pii=show_pii)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    explanation.print(console)
+
+
+@app.command("dbt-parse")
+def dbt_parse(force: Annotated[bool, typer.Option(help="Parse even when the manifest is current.")] = False) -> None:
+    """Write the dbt manifest the transform DAG renders from (`make install` runs this)."""
+    from tessera.transform import parse_project
+
+    try:
+        path = parse_project(tessera_home(), force=force)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    console.print(f"dbt manifest written to {path}")
+
+
+def _print_marts(home) -> None:
+    from tessera.warehouse import mart_counts
+
+    counts = mart_counts(home)
+    console.print(
+        f"Warehouse {home.warehouse}: {counts['golden_customers']:,} golden customers, "
+        f"{counts['customer_xref']:,} source records attributed (marts.golden_customers, marts.customer_xref)"
+    )
 
 
 @app.command()

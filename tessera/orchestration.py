@@ -85,3 +85,76 @@ def extract_dag(source: str, cron: str, what: str):
             extract_stream()
 
     return extract()
+
+
+TRANSFORM_DOC = """
+### Unify: landed data → golden customers (dbt, rendered by Cosmos)
+Runs when every raw stream has landed a new batch. Each dbt node is a task (`dbt build` of that node:
+the model, then its tests), rendered from the project's manifest, so a failing model or test shows as
+that task. The identity resolution (`int_identity_resolution`, connected components with merge
+protection) is one of those nodes, in its place in the graph. The warehouse is DuckDB by default, so
+the DAG runs one task at a time (one writer per DuckDB file); on PostgreSQL raise `max_active_tasks`.
+
+**Triage a failure:** open the failed task's log for dbt's message (model error, or the failing test
+and its failing rows query). Fix the model or the data, then clear the task and its downstream tasks.
+Analysts reproduce any node locally with `dbt build --select <model>` in `dbt_project/`.
+Publishes the Assets `tessera.marts.golden_customers` and `tessera.marts.customer_xref`.
+"""
+
+MART_ASSETS = (
+    Asset(name="tessera.marts.golden_customers", uri="tessera://warehouse/marts/golden_customers"),
+    Asset(name="tessera.marts.customer_xref", uri="tessera://warehouse/marts/customer_xref"),
+)
+
+
+def transform_dag():
+    """The transform DAG: the dbt project as a Cosmos task group, scheduled on every raw stream's Asset."""
+    from functools import reduce
+    from operator import and_
+
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+
+    from tessera.transform import DBT_PROJECT_DIR, MANIFEST_PATH
+
+    if not MANIFEST_PATH.exists():
+        raise FileNotFoundError(
+            f"dbt manifest not found at {MANIFEST_PATH}: run `tessera dbt-parse` (make install does) to render this DAG"
+        )
+    target = os.environ.get("TESSERA_DBT_TARGET", "duckdb")
+    raw_assets = [raw_asset(source, stream) for source, streams in STREAMS.items() for stream in streams]
+
+    @dag(
+        dag_id="tessera_transform",
+        schedule=reduce(and_, raw_assets),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        max_active_tasks=1 if target == "duckdb" else 8,
+        default_args={"retries": 1, "retry_delay": timedelta(minutes=1), "on_failure_callback": on_task_failure},
+        tags=["tessera", "unify", "check"],
+        doc_md=TRANSFORM_DOC,
+    )
+    def transform():
+        dbt = DbtTaskGroup(
+            group_id="dbt",
+            project_config=ProjectConfig(dbt_project_path=DBT_PROJECT_DIR, manifest_path=MANIFEST_PATH),
+            profile_config=ProfileConfig(
+                profile_name="tessera", target_name=target, profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"
+            ),
+            render_config=RenderConfig(
+                load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD, emit_datasets=False
+            ),
+            execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
+            operator_args={"install_deps": False},
+        )
+
+        @task(outlets=list(MART_ASSETS))
+        def publish_marts() -> dict[str, int]:
+            from tessera.warehouse import mart_counts
+
+            return mart_counts()
+
+        dbt >> publish_marts()
+
+    return transform()

@@ -26,7 +26,15 @@ def home(tmp_path, monkeypatch) -> TesseraHome:
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> Path:
+def dbt_manifest(tmp_path_factory) -> Path:
+    """The dbt manifest the transform DAG renders from (written when missing or stale)."""
+    from tessera.transform import parse_project
+
+    return parse_project(TesseraHome(tmp_path_factory.mktemp("parse")))
+
+
+@pytest.fixture(scope="session")
+def airflow_db(dbt_manifest) -> Path:
     """A migrated Airflow metadata DB (SQLite) for DAG runs in this session."""
     from tessera.airflow_local import migrate_metadata_db
 

@@ -1,0 +1,21 @@
+{#-
+    The kind of device behind a user agent: `desktop`, `mobile`, `tablet` or `bot`.
+    DuckDB calls `tessera_ua_device_type`, registered by transforms/duckdb_functions.py (transforms/web_enrichment.py).
+    Other engines (PostgreSQL) would need Python inside the database server, so there it is NULL:
+    the enriched column exists on every engine and is filled where the engine can fill it.
+-#}
+{% macro user_agent_device_type(user_agent) -%}
+    {{ return(adapter.dispatch('user_agent_device_type', 'tessera')(user_agent)) }}
+{%- endmacro %}
+
+{% macro duckdb__user_agent_device_type(user_agent) -%}
+    tessera_ua_device_type({{ user_agent }})
+{%- endmacro %}
+
+{% macro default__user_agent_device_type(user_agent) -%}
+    cast(null as {{ dbt.type_string() }})
+{%- endmacro %}
+
+{% macro postgres__user_agent_device_type(user_agent) -%}
+    {{ tessera.default__user_agent_device_type(user_agent) }}
+{%- endmacro %}

@@ -1,0 +1,24 @@
+{#
+    One identity edge per (record, identifier type, identifier value) of a relation.
+
+    identifiers: identifier type -> column expression, e.g. {'email': 'email_canonical'}
+    entity_key:  what counts as one entity when deciding whether a value is shared
+                 (defaults to the record itself)
+#}
+{% macro identity_edges(relation, source_name, stream, record_id, observed_at, identifiers, entity_key=none) %}
+    {%- for identifier_type, expression in identifiers.items() %}
+    select
+        {{ dbt.concat(["'" ~ source_name ~ ":" ~ stream ~ ":'", record_id]) }} as record_key,
+        '{{ source_name }}' as source,
+        '{{ stream }}' as stream,
+        cast({{ record_id }} as {{ dbt.type_string() }}) as record_id,
+        '{{ identifier_type }}' as identifier_type,
+        cast({{ expression }} as {{ dbt.type_string() }}) as identifier_value,
+        cast({{ entity_key if entity_key else 'null' }} as {{ dbt.type_string() }}) as entity_key,
+        max({{ observed_at }}) as observed_at
+    from {{ relation }}
+    where {{ expression }} is not null and {{ record_id }} is not null
+    group by 1, 2, 3, 4, 5, 6, 7
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+{% endmacro %}

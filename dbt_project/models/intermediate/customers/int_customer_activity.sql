@@ -1,0 +1,74 @@
+{#-
+    Everything a customer did, one row per event, attributed through the identity graph: purchases,
+    email events (via their subscriber) and web events (via their visitor, else their logged-in user).
+-#}
+with records as (
+    select * from {{ ref('int_customer_records') }}
+),
+
+transactions as (
+    select
+        records.customer_id,
+        'purchase' as activity,
+        tx.occurred_at,
+        tx.total_amount as amount,
+        cast(null as {{ dbt.type_string() }}) as session_key
+    from {{ ref('stg_pos__transactions') }} as tx
+    inner join records
+        on records.stream = 'transactions' and records.record_id = tx.transaction_id
+),
+
+email_events as (
+    select
+        records.customer_id,
+        {{ dbt.concat(["'email_'", "ev.event_type"]) }} as activity,
+        ev.occurred_at,
+        cast(null as {{ dbt.type_numeric() }}) as amount,
+        cast(null as {{ dbt.type_string() }}) as session_key
+    from {{ ref('stg_email__events') }} as ev
+    inner join records
+        on records.stream = 'subscribers' and records.record_id = ev.subscriber_id
+),
+
+web_sessions as (
+    select
+        *,
+        case
+            when previous_at is null or {{ dbt.datediff('previous_at', 'occurred_at', 'minute') }} > 30 then 1
+            else 0
+        end as starts_session
+    from (
+        select
+            anonymous_id,
+            user_id,
+            occurred_at,
+            lag(occurred_at) over (partition by anonymous_id order by occurred_at) as previous_at
+        from {{ ref('stg_web__events') }}
+        where anonymous_id is not null
+    ) as ordered
+),
+
+web_events as (
+    select
+        coalesce(visitor.customer_id, login.customer_id) as customer_id,
+        case when web_sessions.starts_session = 1 then 'web_session' else 'web_event' end as activity,
+        web_sessions.occurred_at,
+        cast(null as {{ dbt.type_numeric() }}) as amount,
+        web_sessions.anonymous_id as session_key
+    from web_sessions
+    left join records as visitor
+        on visitor.stream = 'visitors' and visitor.record_id = web_sessions.anonymous_id
+    left join records as login
+        on login.stream = 'contacts' and login.record_id = web_sessions.user_id
+    where coalesce(visitor.customer_id, login.customer_id) is not null
+),
+
+final as (
+    select * from transactions
+    union all
+    select * from email_events
+    union all
+    select * from web_events
+)
+
+select * from final

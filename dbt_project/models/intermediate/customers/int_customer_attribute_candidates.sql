@@ -1,0 +1,111 @@
+{#-
+    Every value each profile record offers for each golden attribute, with its customer: what
+    survivorship chooses from. `address` stands for street, city, postcode and country together, so a
+    golden address is never stitched from two different records.
+-#}
+{%- set attributes = ['email', 'phone', 'first_name', 'last_name', 'birth_date', 'address', 'company'] -%}
+
+with records as (
+    select * from {{ ref('int_customer_records') }}
+),
+
+crm as (
+    select
+        {{ dbt.concat(["'crm:contacts:'", "contact_id"]) }} as record_key,
+        updated_at as observed_at,
+        email,
+        phone_e164 as phone,
+        first_name,
+        last_name,
+        cast(birth_date as {{ dbt.type_string() }}) as birth_date,
+        street,
+        city,
+        postcode,
+        country,
+        company
+    from {{ ref('stg_crm__contacts') }}
+),
+
+loyalty as (
+    select
+        {{ dbt.concat(["'pos:loyalty_members:'", "loyalty_id"]) }} as record_key,
+        updated_at as observed_at,
+        email,
+        phone_e164 as phone,
+        first_name,
+        last_name,
+        cast(birth_date as {{ dbt.type_string() }}) as birth_date,
+        street,
+        city,
+        postcode,
+        country,
+        cast(null as {{ dbt.type_string() }}) as company
+    from {{ ref('stg_pos__loyalty_members') }}
+),
+
+subscribers as (
+    select
+        {{ dbt.concat(["'email:subscribers:'", "subscriber_id"]) }} as record_key,
+        updated_at as observed_at,
+        email,
+        cast(null as {{ dbt.type_string() }}) as phone,
+        first_name,
+        last_name,
+        cast(null as {{ dbt.type_string() }}) as birth_date,
+        cast(null as {{ dbt.type_string() }}) as street,
+        cast(null as {{ dbt.type_string() }}) as city,
+        cast(null as {{ dbt.type_string() }}) as postcode,
+        cast(null as {{ dbt.type_string() }}) as country,
+        cast(null as {{ dbt.type_string() }}) as company
+    from {{ ref('stg_email__subscribers') }}
+),
+
+profiles as (
+    select * from crm
+    union all
+    select * from loyalty
+    union all
+    select * from subscribers
+),
+
+with_address as (
+    select
+        *,
+        case
+            when street is not null or city is not null or postcode is not null
+                then {{ dbt.concat([
+                    "coalesce(street, '')", "' | '", "coalesce(postcode, '')", "' | '",
+                    "coalesce(city, '')", "' | '", "coalesce(country, '')"
+                ]) }}
+        end as address
+    from profiles
+),
+
+unpivoted as (
+    {% for attribute in attributes %}
+    select
+        record_key,
+        observed_at,
+        '{{ attribute }}' as attribute,
+        cast({{ attribute }} as {{ dbt.type_string() }}) as value
+    from with_address
+    where {{ attribute }} is not null
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+final as (
+    select
+        records.customer_id,
+        records.source,
+        records.stream,
+        records.record_id,
+        unpivoted.record_key,
+        unpivoted.attribute,
+        unpivoted.value,
+        unpivoted.observed_at
+    from unpivoted
+    inner join records on unpivoted.record_key = records.record_key
+)
+
+select * from final

@@ -1,0 +1,79 @@
+{#-
+    Behavioural traits per customer. "Last 30 days" counts back from the `as_of` var when given, else
+    from the latest activity in the data (so a rebuild of old data gives the same answer).
+-#}
+with activity as (
+    select * from {{ ref('int_customer_activity') }}
+),
+
+records as (
+    select * from {{ ref('int_customer_records') }}
+),
+
+as_of as (
+    {% if var('as_of', none) %}
+    select cast('{{ var("as_of") }}' as {{ dbt.type_timestamp() }}) as as_of
+    {% else %}
+    select max(occurred_at) as as_of from activity
+    {% endif %}
+),
+
+behaviour as (
+    select
+        activity.customer_id,
+        min(activity.occurred_at) as first_activity_at,
+        max(activity.occurred_at) as last_activity_at,
+        sum(case when activity.activity = 'purchase' then 1 else 0 end) as order_count,
+        sum(case when activity.activity = 'purchase' then activity.amount end) as lifetime_value,
+        max(case when activity.activity = 'purchase' then activity.occurred_at end) as last_order_at,
+        sum(
+            case when activity.activity = 'email_open'
+                and activity.occurred_at > {{ dbt.dateadd('day', -30, 'as_of.as_of') }} then 1 else 0 end
+        ) as email_opens_30d,
+        sum(
+            case when activity.activity = 'email_click'
+                and activity.occurred_at > {{ dbt.dateadd('day', -30, 'as_of.as_of') }} then 1 else 0 end
+        ) as email_clicks_30d,
+        sum(
+            case when activity.activity = 'web_session'
+                and activity.occurred_at > {{ dbt.dateadd('day', -30, 'as_of.as_of') }} then 1 else 0 end
+        ) as web_sessions_30d
+    from activity
+    cross join as_of
+    group by 1
+),
+
+sources_present as (
+    select
+        customer_id,
+        {{ dbt.listagg('source', "','", "order by source") }} as sources,
+        sum(record_count) as record_count
+    from (
+        select customer_id, source, count(*) as record_count
+        from records
+        where stream <> 'logins'
+        group by 1, 2
+    ) as per_source
+    group by 1
+),
+
+final as (
+    select
+        sources_present.customer_id,
+        sources_present.sources,
+        sources_present.record_count,
+        behaviour.first_activity_at,
+        behaviour.last_activity_at,
+        coalesce(behaviour.order_count, 0) as order_count,
+        coalesce(behaviour.lifetime_value, 0) as lifetime_value,
+        case when behaviour.order_count > 0 then behaviour.lifetime_value / behaviour.order_count end
+            as average_order_value,
+        behaviour.last_order_at,
+        coalesce(behaviour.email_opens_30d, 0) as email_opens_30d,
+        coalesce(behaviour.email_clicks_30d, 0) as email_clicks_30d,
+        coalesce(behaviour.web_sessions_30d, 0) as web_sessions_30d
+    from sources_present
+    left join behaviour on sources_present.customer_id = behaviour.customer_id
+)
+
+select * from final

@@ -1,0 +1,20 @@
+{#-
+    Web events with what their user agent and IP address say about the visitor: device type,
+    browser, operating system and country. Computed on DuckDB by Python functions
+    (transforms/web_enrichment.py); NULL on engines without them (see macros/enrichment/).
+-#}
+with events as (
+    select * from {{ ref('stg_web__events') }}
+),
+
+final as (
+    select
+        events.*,
+        {{ user_agent_device_type('user_agent') }} as device_type,
+        {{ user_agent_browser_family('user_agent') }} as browser_family,
+        {{ user_agent_os_family('user_agent') }} as os_family,
+        {{ ip_country('ip') }} as ip_country
+    from events
+)
+
+select * from final

@@ -1,0 +1,17 @@
+{#-
+    The identity graph: the union of one edge model per edge kind. To add a kind of edge (for example
+    probabilistic match edges, `identifier_type = 'record'`), write its model with the same columns and
+    list it here; merge protection applies to it like to every other edge.
+-#}
+{%- set edge_models = [
+    'int_identity_edges__crm_contacts',
+    'int_identity_edges__email_subscribers',
+    'int_identity_edges__pos_loyalty_members',
+    'int_identity_edges__pos_transactions',
+    'int_identity_edges__web_visitors',
+] -%}
+
+{% for edge_model in edge_models %}
+select * from {{ ref(edge_model) }}
+{% if not loop.last %}union all{% endif %}
+{% endfor %}

@@ -1,0 +1,13 @@
+with members as (
+    select * from {{ ref('stg_pos__loyalty_members') }}
+),
+
+edges as (
+    {{ identity_edges('members', 'pos', 'loyalty_members', 'loyalty_id', 'updated_at', {
+        'loyalty_id': 'loyalty_id',
+        'email': 'email_canonical',
+        'phone': 'phone_e164',
+    }) }}
+)
+
+select * from edges

@@ -1,0 +1,60 @@
+{#- One row per customer: the surviving profile attributes, consent and behavioural traits. -#}
+with lineage as (
+    select * from {{ ref('golden_customer_lineage') }}
+),
+
+profile as (
+    select
+        customer_id,
+        max(case when attribute = 'email' then value end) as email,
+        max(case when attribute = 'phone' then value end) as phone,
+        max(case when attribute = 'first_name' then value end) as first_name,
+        max(case when attribute = 'last_name' then value end) as last_name,
+        max(case when attribute = 'birth_date' then value end) as birth_date,
+        max(case when attribute = 'address' then value end) as address,
+        max(case when attribute = 'company' then value end) as company
+    from lineage
+    group by 1
+),
+
+traits as (
+    select * from {{ ref('int_customer_traits') }}
+),
+
+consent as (
+    select * from {{ ref('int_customer_consent') }}
+),
+
+final as (
+    select
+        traits.customer_id,
+        profile.email,
+        profile.phone,
+        profile.first_name,
+        profile.last_name,
+        cast(profile.birth_date as date) as birth_date,
+        nullif({{ dbt.split_part('profile.address', "' | '", 1) }}, '') as street,
+        nullif({{ dbt.split_part('profile.address', "' | '", 2) }}, '') as postcode,
+        nullif({{ dbt.split_part('profile.address', "' | '", 3) }}, '') as city,
+        nullif({{ dbt.split_part('profile.address', "' | '", 4) }}, '') as country,
+        profile.company,
+        coalesce(consent.marketing_consent, false) as marketing_consent,
+        consent.marketing_consent_source,
+        consent.marketing_consent_at,
+        traits.sources,
+        traits.record_count,
+        traits.first_activity_at as first_seen_at,
+        traits.last_activity_at as last_seen_at,
+        traits.order_count,
+        traits.lifetime_value,
+        traits.average_order_value,
+        traits.last_order_at,
+        traits.email_opens_30d,
+        traits.email_clicks_30d,
+        traits.web_sessions_30d
+    from traits
+    left join profile on traits.customer_id = profile.customer_id
+    left join consent on traits.customer_id = consent.customer_id
+)
+
+select * from final

@@ -1,0 +1,39 @@
+{#- One row per email event (send, delivery, open, click, bounce, unsubscribe, spam complaint). -#}
+with source as (
+    select * from {{ source('email', 'events') }}
+),
+
+unique_events as (
+    {{ latest_versions('source', 'event_id', 'occurred_at') }}
+),
+
+normalised as (
+    select
+        cast(event_id as {{ dbt.type_string() }}) as event_id,
+        subscriber_id,
+        {{ normalize_email('email') }} as email,
+        campaign_id,
+        lower(trim(event_type)) as event_type,
+        url,
+        occurred_at,
+        _batch_id,
+        _extracted_at
+    from unique_events
+),
+
+final as (
+    select
+        event_id,
+        subscriber_id,
+        email,
+        {{ canonical_email('email') }} as email_canonical,
+        campaign_id,
+        event_type,
+        url,
+        occurred_at,
+        _batch_id,
+        _extracted_at
+    from normalised
+)
+
+select * from final
