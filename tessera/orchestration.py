@@ -143,7 +143,11 @@ def transform_dag():
                 profile_name="tessera", target_name=target, profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"
             ),
             render_config=RenderConfig(
-                load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD, emit_datasets=False
+                load_method=LoadMode.DBT_MANIFEST,
+                test_behavior=TestBehavior.BUILD,
+                # A test on two models (relationships) runs once both are built, as its own task.
+                should_detach_multiple_parents_tests=True,
+                emit_datasets=False,
             ),
             execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
             operator_args={"install_deps": False},
