@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 UV     := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export TESSERA_HOME ?= $(CURDIR)/data
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-transform clean
 
 install: $(VENV)/.installed  ## install, and write the dbt manifest the transform DAG renders from
 	@$(BIN)/tessera dbt-parse >/dev/null
@@ -27,6 +27,9 @@ lint: install
 
 bench: install  ## extraction benchmark at 100k customers (see benchmarks/README.md)
 	$(BIN)/python -m benchmarks.extraction
+
+bench-transform: install  ## unify-step benchmark at 100k and 1M customers (see benchmarks/README.md)
+	$(BIN)/python -m benchmarks.transform
 
 clean:
 	rm -rf $(VENV) data
