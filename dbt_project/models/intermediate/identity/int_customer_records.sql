@@ -1,49 +1,30 @@
-{#-
-    Every source record with the customer it belongs to. An identity component counts as a customer
-    when it holds a profile record (CRM contact, ESP subscriber, loyalty member) or a stitched personal
-    identifier (email, phone, CRM contact id); components of anonymous browsing or card-only purchases
-    are not customers.
--#}
-with resolution as (
-    select * from {{ ref('int_identity_resolution') }}
+{#- Every source record of a customer, with the customer's stable id. -#}
+with components as (
+    select * from {{ ref('int_customer_components') }}
 ),
 
-records as (
-    select
-        record_key,
-        source,
-        stream,
-        record_id,
-        min(customer_key) as customer_key
-    from resolution
-    group by 1, 2, 3, 4
-),
-
-evidence as (
-    select
-        customer_key,
-        max(
-            case
-                when stream in ('contacts', 'subscribers', 'loyalty_members') then 1
-                when decision = 'stitched' and identifier_type in ('email', 'phone', 'crm_contact_id') then 1
-                else 0
-            end
-        ) as is_person
-    from resolution
-    group by 1
+latest_ids as (
+    select record_key, customer_id
+    from (
+        select
+            record_key,
+            customer_id,
+            row_number() over (partition by record_key order by assigned_at desc) as recency
+        from {{ ref('int_customer_id_history') }}
+    ) as ranked
+    where recency = 1
 ),
 
 final as (
     select
-        records.record_key,
-        records.source,
-        records.stream,
-        records.record_id,
-        records.customer_key,
-        {{ customer_id('records.customer_key') }} as customer_id
-    from records
-    inner join evidence on records.customer_key = evidence.customer_key
-    where evidence.is_person = 1
+        components.record_key,
+        components.source,
+        components.stream,
+        components.record_id,
+        components.customer_key,
+        latest_ids.customer_id
+    from components
+    inner join latest_ids on components.record_key = latest_ids.record_key
 )
 
 select * from final

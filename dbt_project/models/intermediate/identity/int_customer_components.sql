@@ -1,0 +1,48 @@
+{#-
+    Every source record with the identity component it belongs to. A component counts as a customer
+    when it holds a profile record (CRM contact, ESP subscriber, loyalty member) or a stitched personal
+    identifier (email, phone, CRM contact id); components of anonymous browsing or card-only purchases
+    are not customers.
+-#}
+with resolution as (
+    select * from {{ ref('int_identity_resolution') }}
+),
+
+records as (
+    select
+        record_key,
+        source,
+        stream,
+        record_id,
+        min(customer_key) as customer_key
+    from resolution
+    group by 1, 2, 3, 4
+),
+
+evidence as (
+    select
+        customer_key,
+        max(
+            case
+                when stream in ('contacts', 'subscribers', 'loyalty_members') then 1
+                when decision = 'stitched' and identifier_type in ('email', 'phone', 'crm_contact_id') then 1
+                else 0
+            end
+        ) as is_person
+    from resolution
+    group by 1
+),
+
+final as (
+    select
+        records.record_key,
+        records.source,
+        records.stream,
+        records.record_id,
+        records.customer_key
+    from records
+    inner join evidence on records.customer_key = evidence.customer_key
+    where evidence.is_person = 1
+)
+
+select * from final

@@ -1,0 +1,31 @@
+"""Land hand-written records in a test lake, following the landing contract (as another loader would)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from connectors.contract import CONTRACTS, contract_for
+
+EXTRACTED_AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def land(lake: Path, source: str, stream: str, batch_id: str, rows: list[dict], extracted_at=EXTRACTED_AT) -> Path:
+    """Write one batch of `rows` (business columns; the rest null) under the contract's schema."""
+    contract = contract_for(source, stream)
+    full = [{**row, "_batch_id": batch_id, "_extracted_at": extracted_at} for row in rows]
+    table = pa.Table.from_pylist(full, schema=contract.schema)
+    folder = Path(lake) / "raw" / source / stream / f"batch_id={batch_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, folder / "part-00000.parquet")
+    return folder
+
+
+def land_empty_streams(lake: Path, batch_id: str = "00000000T000000Z") -> None:
+    """An empty batch for every stream that has none, so every dbt source resolves."""
+    for contract in CONTRACTS.values():
+        if not list((Path(lake) / "raw" / contract.source / contract.stream).glob("batch_id=*/*.parquet")):
+            land(lake, contract.source, contract.stream, batch_id, [])
