@@ -36,13 +36,48 @@ class PairwiseScores:
         )
 
 
-def pairwise_scores(xref: pa.Table, truth: pa.Table) -> PairwiseScores:
-    """Score `customer_xref` rows (source, stream, record_id, customer_id) against the ground truth."""
+LINKABLE_SQL = """
+    select 'crm' as source, 'contacts' as stream, contact_id as record_id from staging.stg_crm__contacts
+    union all
+    select 'email', 'subscribers', subscriber_id from staging.stg_email__subscribers
+    union all
+    select 'pos', 'loyalty_members', loyalty_id from staging.stg_pos__loyalty_members
+    union all
+    select 'pos', 'transactions', transaction_id from staging.stg_pos__transactions
+    where loyalty_id is not null or receipt_email_canonical is not null or phone_e164 is not null
+        or payment_token in (
+            select payment_token from staging.stg_pos__transactions
+            where loyalty_id is not null or receipt_email_canonical is not null or phone_e164 is not null
+        )
+    union all
+    select distinct 'web', 'visitors', anonymous_id from staging.stg_web__events
+    where user_id is not null or email_canonical is not null
+"""
+
+
+def linkable_records(warehouse_con) -> pa.Table:
+    """Records that carry anything a person can be recognised by: every profile record, a transaction with a
+    loyalty card, receipt email or phone (or a card seen with one of those), a browser someone identified on.
+    A cash sale with nothing on it, or anonymous browsing, cannot be attributed by any method."""
+    return warehouse_con.sql(LINKABLE_SQL).to_arrow_table()
+
+
+def pairwise_scores(xref: pa.Table, truth: pa.Table, scope: pa.Table | None = None) -> PairwiseScores:
+    """Score `customer_xref` rows (source, stream, record_id, customer_id) against the ground truth,
+    optionally only over the records in `scope` (source, stream, record_id)."""
     import duckdb
 
     con = duckdb.connect()
     con.register("xref", xref)
-    con.register("truth_all", truth)
+    con.register("truth_unscoped", truth)
+    if scope is not None:
+        con.register("scope", scope)
+        con.execute(
+            "create temp view truth_all as select t.* from truth_unscoped t "
+            "join (select distinct source, stream, record_id from scope) s using (source, stream, record_id)"
+        )
+    else:
+        con.execute("create temp view truth_all as select * from truth_unscoped")
     row = con.execute(
         """
         with owners as (
