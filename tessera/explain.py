@@ -22,6 +22,7 @@ class Explanation:
     profile: dict
     records: list[tuple]
     identifiers: list[tuple]
+    matches: list[tuple]
     kept_out: list[tuple]
     lineage: list[tuple]
 
@@ -34,6 +35,9 @@ class Explanation:
         _table(console, "Records", ("source", "stream", "record id"), self.records)
         _table(
             console, "Identifiers that joined them", ("identifier", "value", "records carrying it"), self.identifiers
+        )
+        _table(
+            console, "Probabilistic matches that joined them", ("record", "matched record", "probability"), self.matches
         )
         _table(
             console,
@@ -76,9 +80,18 @@ def explain_customer(home: TesseraHome, customer_id: str, show_pii: bool = False
             """
             select identifier_type, identifier_value, count(distinct record_key) as n
             from intermediate.int_identity_resolution
-            where customer_key = ? and decision = 'stitched'
+            where customer_key = ? and decision = 'stitched' and identifier_type <> 'record'
             group by 1, 2 having count(distinct record_key) > 1
             order by 1, 2
+            """,
+            [customer_key],
+        ).fetchall()
+        matches = con.execute(
+            """
+            select record_key, identifier_value, round(match_probability, 4)
+            from intermediate.int_identity_resolution
+            where customer_key = ? and decision = 'stitched' and identifier_type = 'record'
+            order by match_probability desc, record_key
             """,
             [customer_key],
         ).fetchall()
@@ -103,6 +116,7 @@ def explain_customer(home: TesseraHome, customer_id: str, show_pii: bool = False
         profile=profile,
         records=records,
         identifiers=[(t, shown(t, v), n) for t, v, n in identifiers],
+        matches=matches,
         kept_out=[(r, t, shown(t, v), d, why) for r, t, v, d, why in kept_out],
         lineage=lineage,
     )
