@@ -6,13 +6,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 
 from tessera.simulator.crm import PROPERTIES
-from tessera.simulator.servers.api_errors import install_error_handlers
-from tessera.simulator.servers.auth import bearer_auth
-from tessera.simulator.servers.faults import FaultInjector, FaultMiddleware
 from tessera.simulator.servers.paging import decode_cursor, int_param, iso_param, keyset_page
+from tessera.simulator.servers.stand_in import stand_in_app
 from tessera.simulator.timestamps import iso_ms
 
 
@@ -35,16 +33,7 @@ def contact_json(row: sqlite3.Row) -> dict[str, Any]:
 def crm_app(sim_dir: Path, token: str) -> FastAPI:
     """`GET /crm/v3/contacts` over `sim_dir/crm.sqlite`, plus `/_faults` and `/_stats`."""
     store = Path(sim_dir) / "crm.sqlite"
-    app = FastAPI(
-        title="CRM stand-in",
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-        dependencies=[Depends(bearer_auth(token))],
-    )
-    install_error_handlers(app)
-    app.state.faults = FaultInjector()
-    app.add_middleware(FaultMiddleware, injector=app.state.faults)
+    app = stand_in_app("CRM stand-in", token)
 
     @app.get("/crm/v3/contacts")
     def list_contacts(request: Request) -> dict[str, Any]:

@@ -6,12 +6,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 
-from tessera.simulator.servers.api_errors import install_error_handlers
-from tessera.simulator.servers.auth import bearer_auth
-from tessera.simulator.servers.faults import FaultInjector, FaultMiddleware
 from tessera.simulator.servers.paging import decode_cursor, int_param, iso_param, keyset_page
+from tessera.simulator.servers.stand_in import stand_in_app
 from tessera.simulator.timestamps import iso_ms
 
 #: What a broken event carries instead of a timestamp.
@@ -50,16 +48,7 @@ def event_json(row: sqlite3.Row) -> dict[str, Any]:
 def esp_app(sim_dir: Path, token: str) -> FastAPI:
     """`GET /3.0/members` and `GET /3.0/events` over `sim_dir/esp.sqlite`, plus `/_faults` and `/_stats`."""
     store = Path(sim_dir) / "esp.sqlite"
-    app = FastAPI(
-        title="Email platform stand-in",
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-        dependencies=[Depends(bearer_auth(token))],
-    )
-    install_error_handlers(app)
-    app.state.faults = FaultInjector()
-    app.add_middleware(FaultMiddleware, injector=app.state.faults)
+    app = stand_in_app("Email platform stand-in", token)
 
     @app.get("/3.0/members")
     def list_members(request: Request) -> dict[str, Any]:
