@@ -163,18 +163,31 @@ def transform(
         bool, typer.Option("--full-refresh", help="Rebuild incremental models from scratch.")
     ] = False,
     select: Annotated[str | None, typer.Option(help="dbt selection, e.g. 'staging+' (default: everything).")] = None,
-    target: Annotated[str, typer.Option(help="dbt target in dbt_project/profiles.yml.")] = "duckdb",
+    target: Annotated[
+        str, typer.Option(help="dbt target in dbt_project/profiles.yml: duckdb, or postgres (TESSERA_PG_*).")
+    ] = "duckdb",
 ) -> None:
-    """Run the unify step on what is in the lake: dbt build (staging, identity resolution, golden marts)."""
-    from tessera.transform import run_transform
+    """Run the unify step on what is in the lake: dbt build (staging, identity resolution, golden marts).
+
+    With `--target postgres` the lake is first loaded into the PostgreSQL database the TESSERA_PG_*
+    variables name, and the project is built there."""
+    from tessera.transform import run_transform, target_type
 
     home = tessera_home()
     try:
         with console.status("dbt build…"):
             run_transform(home, full_refresh=full_refresh, target=target, select=select)
+        engine = target_type(target)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    _print_marts(home)
+    if engine == "postgres":
+        from tessera.warehouse_load import PostgresSettings
+
+        console.print(
+            f"Built in PostgreSQL, {PostgresSettings.from_env().describe()} (schemas staging, intermediate, marts)"
+        )
+    else:
+        _print_marts(home)
 
 
 @app.command()
@@ -190,6 +203,28 @@ def explain(
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     explanation.print(console)
+
+
+@app.command("train-matcher")
+def train_matcher(
+    simulate: Annotated[
+        int | None, typer.Option(help="Train on a fresh simulated world of this many people instead.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the u sampling (and of the simulated world).")] = 42,
+) -> None:
+    """Retrain the probabilistic person matcher and write the next version of its model file.
+
+    Trains on the profile records in the warehouse's staging tables (run `tessera transform` first),
+    or on a simulated world with --simulate. Daily runs only score with the saved model."""
+    from tessera.matcher import MODEL_PATH
+    from tessera.matcher import train_matcher as train
+
+    try:
+        with console.status("training the matcher…"):
+            model = train(tessera_home(), simulate=simulate, seed=seed)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    console.print(f"matcher model version {model.version} ({model.training_data}) written to {MODEL_PATH}")
 
 
 @app.command("dbt-parse")

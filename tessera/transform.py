@@ -40,10 +40,27 @@ def parse_project(home: TesseraHome, force: bool = False) -> Path:
     return MANIFEST_PATH
 
 
+def target_type(target: str) -> str:
+    """The adapter type (`duckdb`, `postgres`) of a target in `dbt_project/profiles.yml`."""
+    import yaml
+
+    outputs = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())["tessera"]["outputs"]
+    if target not in outputs:
+        raise ValueError(f"unknown dbt target {target!r}; dbt_project/profiles.yml defines {', '.join(outputs)}")
+    return outputs[target]["type"]
+
+
 def run_transform(home: TesseraHome, *, full_refresh: bool = False, target: str = "duckdb", select: str | None = None):
-    """`dbt build` of the whole project (or a selection) into this home's warehouse."""
+    """`dbt build` of the whole project (or a selection) into this home's warehouse.
+
+    On a PostgreSQL target the lake is loaded into the database first (`tessera/warehouse_load.py`),
+    since PostgreSQL cannot read the Parquet files the sources point at on DuckDB."""
     from tessera.dbt_runner import run_dbt
 
+    if target_type(target) == "postgres":
+        from tessera.warehouse_load import load_lake
+
+        load_lake(home)
     args = ["build"]
     if select:
         args += ["--select", select]

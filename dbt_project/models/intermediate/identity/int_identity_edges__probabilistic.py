@@ -1,0 +1,63 @@
+"""Record-to-record edges from probabilistic matching (transforms/matching.py, Splink on DuckDB).
+
+Scores the profile records of every source (CRM contacts, ESP subscribers, loyalty members)
+against each other with the saved, trained model (`matcher/person_model.json`; `tessera
+train-matcher` writes it) and keeps the pairs at or above `match_probability_threshold`. It never
+trains. Each pair is one edge from the record with the smaller key to the other
+(`identifier_type = 'record'`); merge protection treats it as the weakest kind of edge.
+
+DuckDB only: Splink runs on the session's own database (its working tables go to a private
+in-memory catalog). The model is disabled on other targets, and int_identity_edges leaves it out.
+"""
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    from pathlib import Path
+
+    from tessera.matcher import MODEL_PATH
+    from transforms.matching import MatcherModel, profile_records_sql, score
+
+    # Plain calls on their own lines: dbt finds the settings a Python model reads by parsing it.
+    model_setting = dbt.config.meta_get("matcher_model")
+    threshold_setting = dbt.config.meta_get("match_probability_threshold")
+    model_path = Path(model_setting) if model_setting else MODEL_PATH
+    matcher = MatcherModel.load(model_path if model_path.is_absolute() else MODEL_PATH.parents[1] / model_path)
+    threshold = float(threshold_setting)
+
+    # dbt reads refs as literals; each relation's SQL names the staging table, for use as a subquery.
+    crm_contacts = dbt.ref("stg_crm__contacts").sql_query()
+    email_subscribers = dbt.ref("stg_email__subscribers").sql_query()
+    loyalty_members = dbt.ref("stg_pos__loyalty_members").sql_query()
+    records = profile_records_sql(f"({crm_contacts})", f"({email_subscribers})", f"({loyalty_members})")
+    nicknames = [(row[0], row[1]) for row in dbt.ref("nicknames").project("name, nickname").fetchall()]
+    pairs = score(f"({records})", matcher, threshold, nicknames=nicknames, con=session)
+
+    session.register("matched_pairs", pairs)
+    edges = session.sql(
+        f"""
+        with profile_records as ({records}),
+
+        final as (
+            select
+                a.record_key,
+                split_part(a.record_key, ':', 1) as source,
+                split_part(a.record_key, ':', 2) as stream,
+                substr(a.record_key, length(split_part(a.record_key, ':', 1))
+                    + length(split_part(a.record_key, ':', 2)) + 3) as record_id,
+                'record' as identifier_type,
+                p.record_key_b as identifier_value,
+                cast(null as varchar) as entity_key,
+                greatest(a.updated_at, b.updated_at) as observed_at,
+                p.match_probability,
+                p.match_detail
+            from matched_pairs as p
+            inner join profile_records as a on a.record_key = p.record_key_a
+            inner join profile_records as b on b.record_key = p.record_key_b
+        )
+
+        select * from final
+        """
+    ).to_arrow_table()
+    session.unregister("matched_pairs")
+    return edges
