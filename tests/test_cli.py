@@ -14,7 +14,10 @@ runner = CliRunner()
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("command", [[], ["demo"], ["simulate"], ["extract"], ["status"]])
+@pytest.mark.parametrize(
+    "command",
+    [[], ["demo"], ["simulate"], ["extract"], ["status"], ["transform"], ["explain"], ["train-matcher"], ["dbt-parse"]],
+)
 def test_every_command_has_help(command):
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
