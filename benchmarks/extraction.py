@@ -32,6 +32,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.scales import positive_int
+
 log = logging.getLogger("benchmarks.extraction")
 
 CONNECTORS = ("crm", "email", "pos", "web")
@@ -200,16 +202,16 @@ def warm_up_pyarrow() -> None:
     pa.array([0])
 
 
-def _cpu_seconds() -> float:
+def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
 def run_work(work: Work) -> dict[str, Any]:
     """Time one piece of work: wall and CPU seconds, totals over its streams, and the process's peak memory."""
-    cpu, started = _cpu_seconds(), time.perf_counter()
+    cpu, started = cpu_seconds(), time.perf_counter()
     streams = work()
-    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     return {
         "seconds": seconds,
         "cpu_seconds": cpu,
@@ -491,16 +493,6 @@ def _connector_list(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def default_workdir() -> Path:
     return Path(os.environ.get("TESSERA_HOME") or "data") / "bench"
 
@@ -511,7 +503,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Time each connector's full extraction against a plain read of the same source store "
         "into Arrow, in the same run (see benchmarks/README.md).",
     )
-    parser.add_argument("--customers", type=_positive_int, default=100_000, help="people in the world (default 100000)")
+    parser.add_argument("--customers", type=positive_int, default=100_000, help="people in the world (default 100000)")
     parser.add_argument("--seed", type=int, default=42, help="the world's seed (default 42)")
     parser.add_argument(
         "--workdir", type=Path, default=None, help="where the world and results go (default $TESSERA_HOME/bench)"
@@ -522,9 +514,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=list(CONNECTORS),
         help="comma-separated: crm,email,pos,web (default all)",
     )
-    parser.add_argument(
-        "--repeat", type=_positive_int, default=3, help="runs of each, reporting the median (default 3)"
-    )
+    parser.add_argument("--repeat", type=positive_int, default=3, help="runs of each, reporting the median (default 3)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     hidden = argparse.SUPPRESS
     parser.add_argument("--child", choices=("connector", "baseline"), help=hidden)

@@ -37,13 +37,13 @@ from benchmarks.extraction import (
     PROJECT_ROOT,
     BenchmarkError,
     World,
-    _cpu_seconds,
-    _positive_int,
+    cpu_seconds,
     default_workdir,
     machine,
     peak_memory_mb,
     prepare_world,
 )
+from benchmarks.scales import add_scale_options, resolve_scales
 
 log = logging.getLogger("benchmarks.matching")
 
@@ -114,9 +114,9 @@ def score_child(profiles: Path, model: Path) -> dict[str, Any]:
     from transforms.matching import PAIRS_COMPARED, MatcherModel, read_nicknames, score
 
     records, matcher, nicknames = pq.read_table(profiles), MatcherModel.load(model), read_nicknames(NICKNAMES_PATH)
-    cpu, started = _cpu_seconds(), time.perf_counter()
+    cpu, started = cpu_seconds(), time.perf_counter()
     pairs = score(records, matcher, THRESHOLD, nicknames=nicknames)
-    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     compared = int(pairs.schema.metadata[PAIRS_COMPARED.encode()])
     return _figures(seconds, cpu, records.num_rows, compared, pairs.num_rows)
 
@@ -128,9 +128,9 @@ def train_child(profiles: Path, model: Path) -> dict[str, Any]:
     from transforms.matching import read_nicknames, train
 
     records, nicknames = pq.read_table(profiles), read_nicknames(NICKNAMES_PATH)
-    cpu, started = _cpu_seconds(), time.perf_counter()
+    cpu, started = cpu_seconds(), time.perf_counter()
     train(records, nicknames, seed=42)
-    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     return _figures(seconds, cpu, records.num_rows, None, None)
 
 
@@ -175,7 +175,7 @@ def splink_child(profiles: Path, model: Path) -> dict[str, Any]:
             block_on("email"),
         ],
     )
-    cpu, started = _cpu_seconds(), time.perf_counter()
+    cpu, started = cpu_seconds(), time.perf_counter()
     db_api = DuckDBAPI(connection=con)
     inputs = [db_api.register(f"input_{i}", dataset_display_name=d) for i, d in enumerate(datasets)]
     linker = Linker(inputs, settings, log_level=logging.WARNING)
@@ -188,7 +188,7 @@ def splink_child(profiles: Path, model: Path) -> dict[str, Any]:
     blocked = linker.inference.compute_blocked_pairs_for_predict()  # predict() reuses it
     predictions = linker.inference.predict(threshold_match_probability=THRESHOLD)
     kept = con.sql(f"select count(*) from {predictions.physical_name}").fetchall()[0][0]
-    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     compared = con.sql(f"select count(*) from {blocked.physical_name}").fetchall()[0][0]
     n = sum(con.sql(f"select count(*) from input_{i}").fetchall()[0][0] for i in range(len(datasets)))
     return _figures(seconds, cpu, n, compared, kept)
@@ -436,39 +436,19 @@ def run_benchmark(args: argparse.Namespace) -> Path:
     return out
 
 
-def _scale_list(text: str) -> list[int]:
-    return [_positive_int(part) for part in text.split(",") if part.strip()]
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.matching",
         description="Time probabilistic matching (scoring with the shipped model, and training) against plain "
         "Splink end to end on the same profile records, in the same run (see benchmarks/README.md).",
     )
-    parser.add_argument(
-        "--customers",
-        type=_scale_list,
-        nargs="+",
-        default=None,
-        help="people in the world, one or more scales (space- or comma-separated; default 100000)",
-    )
-    parser.add_argument("--seed", type=int, default=42, help="the world's seed (default 42)")
-    parser.add_argument(
-        "--workdir", type=Path, default=None, help="where worlds and results go (default $TESSERA_HOME/bench)"
-    )
-    parser.add_argument(
-        "--repeat", type=_positive_int, default=3, help="runs of each, reporting the median (default 3)"
-    )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_scale_options(parser, DEFAULT_SCALES, "runs of each, reporting the median")
     hidden = argparse.SUPPRESS
     parser.add_argument("--child", choices=tuple(CHILDREN), help=hidden)
     parser.add_argument("--profiles", help=hidden)
     parser.add_argument("--model", help=hidden)
     args = parser.parse_args(argv)
-    args.customers = list(dict.fromkeys(n for group in args.customers or [DEFAULT_SCALES] for n in group))
-    if args.workdir is None:
-        args.workdir = default_workdir()
+    resolve_scales(args, DEFAULT_SCALES, default_workdir())
     return args
 
 

@@ -36,8 +36,7 @@ from benchmarks.extraction import (
     PROJECT_ROOT,
     BenchmarkError,
     World,
-    _cpu_seconds,
-    _positive_int,
+    cpu_seconds,
     default_workdir,
     machine,
     peak_memory_mb,
@@ -45,6 +44,7 @@ from benchmarks.extraction import (
     run_child,
     running_servers,
 )
+from benchmarks.scales import add_scale_options, resolve_scales
 
 log = logging.getLogger("benchmarks.transform")
 
@@ -150,9 +150,9 @@ def transform_child(root: Path) -> dict[str, Any]:
     from tessera.transform import run_transform
 
     home = TesseraHome(root)
-    cpu, started, wall_start = _cpu_seconds(), time.perf_counter(), time.time()
+    cpu, started, wall_start = cpu_seconds(), time.perf_counter(), time.time()
     run_transform(home)
-    seconds, cpu, wall_end = time.perf_counter() - started, _cpu_seconds() - cpu, time.time()
+    seconds, cpu, wall_end = time.perf_counter() - started, cpu_seconds() - cpu, time.time()
     nodes = read_build_nodes(dbt_artifacts_dir(home) / "target")
     return {
         "seconds": seconds,
@@ -568,41 +568,18 @@ def run_benchmark(args: argparse.Namespace) -> Path:
     return out
 
 
-def _scale_list(text: str) -> list[int]:
-    return [_positive_int(part) for part in text.split(",") if part.strip()]
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.transform",
         description="Time the unify step (dbt build) per stage, and identity stitching against plain scipy "
         "connected components on the same edges, in the same run (see benchmarks/README.md).",
     )
-    parser.add_argument(
-        "--customers",
-        type=_scale_list,
-        nargs="+",
-        default=None,
-        help="people in the world, one or more scales (space- or comma-separated; default 100000 1000000)",
-    )
-    parser.add_argument("--seed", type=int, default=42, help="the world's seed (default 42)")
-    parser.add_argument(
-        "--workdir", type=Path, default=None, help="where worlds, lakes and results go (default $TESSERA_HOME/bench)"
-    )
-    parser.add_argument(
-        "--repeat",
-        type=_positive_int,
-        default=3,
-        help="builds and baselines per scale, reporting the median (default 3)",
-    )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_scale_options(parser, DEFAULT_SCALES, "builds and baselines per scale, reporting the median")
     hidden = argparse.SUPPRESS
     parser.add_argument("--child", choices=tuple(CHILDREN), help=hidden)
     parser.add_argument("--home", help=hidden)
     args = parser.parse_args(argv)
-    args.customers = list(dict.fromkeys(n for group in args.customers or [DEFAULT_SCALES] for n in group))
-    if args.workdir is None:
-        args.workdir = default_workdir()
+    resolve_scales(args, DEFAULT_SCALES, default_workdir())
     return args
 
 
