@@ -13,9 +13,18 @@ from connectors.contract import CONTRACTS, contract_for
 EXTRACTED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def land(lake: Path, source: str, stream: str, batch_id: str, rows: list[dict], extracted_at=EXTRACTED_AT) -> Path:
-    """Write one batch of `rows` (business columns; the rest null) under the contract's schema."""
+def land(lake: Path, source: str, stream: str, batch_id: str, rows: list[dict], extracted_at=None) -> Path:
+    """Write one batch of `rows` (business columns; the rest null) under the contract's schema.
+
+    Unless given, `_extracted_at` is the batch's interval start (later batches were extracted later,
+    as incremental staging expects), or EXTRACTED_AT for a batch id that is not a time.
+    """
     contract = contract_for(source, stream)
+    if extracted_at is None:
+        try:
+            extracted_at = datetime.strptime(batch_id, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            extracted_at = EXTRACTED_AT
     full = [{**row, "_batch_id": batch_id, "_extracted_at": extracted_at} for row in rows]
     table = pa.Table.from_pylist(full, schema=contract.schema)
     folder = Path(lake) / "raw" / source / stream / f"batch_id={batch_id}"

@@ -86,6 +86,17 @@ def extract_all(sources: Sources, source: str, home: TesseraHome, start, end, **
     return results
 
 
+def simulated_days(sources: Sources, home: TesseraHome, days: int) -> Iterator[int]:
+    """Advance the simulation a day at a time, land every source's new batches, then yield the day (0-based)."""
+    sim, start = sources.sim, None
+    for day in range(days):
+        sim.advance(days=1)
+        for source in ("crm", "email", "pos", "web"):
+            extract_all(sources, source, home, start, sim.clock)
+        start = sim.clock
+        yield day
+
+
 @contextmanager
 def throwaway_postgres_database() -> Iterator[str]:
     """A new, empty database on the machine's PostgreSQL; dropped afterwards."""

@@ -112,6 +112,8 @@ def stitch(
 
     Returns the edges with `decision` (stitched/blocked/shared/over_limit), `reason` and
     `customer_key` (the smallest record key of the record's component: deterministic for a given graph).
+    Edges that come with a `decision` column were screened already (blocklist and shared values); then
+    `blocklist` is not used, and only the per-customer limits and components are decided here.
     """
     df = (edges.to_pandas() if isinstance(edges, pa.Table) else edges.copy()).reset_index(drop=True)
     missing = set(EDGE_COLUMNS) - set(df.columns) - {"entity_key"}
@@ -125,10 +127,15 @@ def stitch(
     if unknown:
         raise ValueError(f"identifier types {sorted(unknown)} have no rule in identity_rules; add them")
 
-    df["decision"] = STITCHED
-    df["reason"] = None
-    _apply_blocklist(df, blocklist)
-    _apply_shared_values(df, rules)
+    if "decision" in df.columns:
+        # Screened already (the dbt model int_identity_edge_screening decided blocklist and shared values
+        # over the whole graph); what is left is per component.
+        df["reason"] = df["reason"] if "reason" in df.columns else None
+    else:
+        df["decision"] = STITCHED
+        df["reason"] = None
+        _apply_blocklist(df, blocklist)
+        _apply_shared_values(df, rules)
 
     usable = df["decision"].eq(STITCHED).to_numpy()
     record_nodes = df["record_key"].to_numpy(dtype=object)

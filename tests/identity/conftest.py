@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tessera.home import TesseraHome
-from tests.sources import extract_all, running_sources
+from tests.sources import running_sources, simulated_days
 
 
 @pytest.fixture(scope="module")
@@ -15,11 +15,7 @@ def unified(tmp_path_factory) -> TesseraHome:
 
     home = TesseraHome(tmp_path_factory.mktemp("unified"))
     with running_sources(home.simulator, customers=1500, seed=11) as sources:
-        sim, start = sources.sim, None
-        for _ in range(3):
-            sim.advance(days=1)
-            for source in ("crm", "email", "pos", "web"):
-                extract_all(sources, source, home, start, sim.clock)
-            start = sim.clock
+        for _ in simulated_days(sources, home, 3):
+            pass
     run_transform(home)
     return home

@@ -44,7 +44,7 @@
     {%- endif -%}
 
     {#- 1-2. Every edge with its rules, the blocklist and the shared-value decisions. -#}
-    {%- set decided = tessera.scratch_table('stitch_edges', tessera._stitch_decided_edges_sql(edges, rules, blocklist)) -%}
+    {%- set decided = tessera.scratch_table('stitch_edges', tessera.screen_identity_edges(edges, rules, blocklist)) -%}
 
     {#- 3. Nodes (records and identifier values) with integer ids, the stitched edges between them. -#}
     {%- set nodes = tessera.scratch_table('stitch_nodes', "
@@ -149,7 +149,14 @@
     end
 {%- endmacro %}
 
-{% macro _stitch_decided_edges_sql(edges, rules, blocklist) %}
+{#-
+    Steps 1-2 of stitching (the blocklist and shared values) for every edge, as one query: the edges with
+    `edge_id`, `counted_entity` (entity_key, else the record), the rule that applies (`rule_priority`,
+    `rule_max_entities`, `is_blocked`), `decision` (blocked, shared or stitched) and `reason`. Both
+    stitching implementations use it: this macro's SQL stitching and, through the model
+    `int_identity_edge_screening`, the Python model on DuckDB.
+-#}
+{% macro screen_identity_edges(edges, rules, blocklist) %}
     {%- set text = dbt.type_string() -%}
     {%- set sql -%}
         with edges as (

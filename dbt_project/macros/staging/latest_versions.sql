@@ -1,6 +1,7 @@
 {#-
     The latest landed version of each source record: the lake keeps every version, staging keeps the
-    newest by the record's own timestamp, then by when and in which batch it landed.
+    newest by the record's own timestamp (a missing timestamp counts as oldest, on every engine),
+    then by when and in which batch it landed.
 -#}
 {% macro latest_versions(relation, key, version_column) %}
     select * from (
@@ -8,7 +9,7 @@
             *,
             row_number() over (
                 partition by {{ key }}
-                order by {{ version_column }} desc, _extracted_at desc, _batch_id desc
+                order by {{ version_column }} desc nulls last, _extracted_at desc, _batch_id desc
             ) as version_rank
         from {{ relation }}
     ) as versions

@@ -2,9 +2,18 @@
     Web events with what their user agent and IP address say about the visitor: device type,
     browser, operating system and country. Computed on DuckDB by Python functions
     (transforms/web_enrichment.py); NULL on engines without them (see macros/enrichment/).
+    Incremental like staging: a run enriches only the events staged since the previous run.
 -#}
+{{ config(
+    materialized='incremental',
+    unique_key='message_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail'
+) }}
+
 with events as (
     select * from {{ ref('stg_web__events') }}
+    {{ landed_since_last_run() }}
 ),
 
 final as (

@@ -1,15 +1,30 @@
-"""Deterministic stitching: connected components with merge protection (transforms/identity_graph.py).
+"""Stitching: connected components with per-customer limits (transforms/identity_graph.py), on screened edges.
 
 A Python model because connected components over millions of edges want a graph library (scipy), not
-iterated SQL; the rules come from the `identity_rules` and `identity_blocklist` seeds.
+iterated SQL. Blocklist and shared values are decided over the whole graph beforehand
+(`int_identity_edge_screening`), so everything left here is per component, and an incremental run
+re-stitches only the components whose edges changed (transforms/incremental_stitching.py): the result
+is upserted by `record_key`, and records without edges any more arrive as `removed` rows that the
+post-hook deletes. `tessera transform --full-refresh` stitches the whole graph again.
 """
 
 
 def model(dbt, session):
-    dbt.config(materialized="table")
-    from transforms.identity_graph import rules_from_rows, stitch
+    dbt.config(
+        materialized="incremental",
+        incremental_strategy="delete+insert",
+        unique_key="record_key",
+        on_schema_change="fail",
+    )
+    from datetime import UTC, datetime
 
-    edges = dbt.ref("int_identity_edges").df()
+    from transforms.identity_graph import rules_from_rows
+    from transforms.incremental_stitching import restitch, stitch_all
+
+    screened = dbt.ref("int_identity_edge_screening").sql_query()
+    screened = f"({screened})"
     rules = rules_from_rows(dbt.ref("identity_rules").df().to_dict("records"))
-    blocklist = dbt.ref("identity_blocklist").df()
-    return stitch(edges, rules, blocklist)
+    decided_at = datetime.now(UTC)
+    if not dbt.is_incremental:
+        return stitch_all(session, screened, rules, decided_at)
+    return restitch(session, screened, str(dbt.this), rules, decided_at).rows

@@ -2,9 +2,14 @@
     One row per CRM contact as it stands now: the latest landed version of each, minus contacts
     the CRM has archived. Values are cleaned for display (`first_name`) and folded for matching
     (`first_name_norm`); the matching forms are what identity resolution compares.
+
+    Incremental: an archived contact's tombstone replaces the contact and the post-hook deletes it.
 -#}
+{{ config(unique_key='contact_id', post_hook="delete from {{ this }} where is_deleted") }}
+
 with source as (
     select * from {{ source('crm', 'contacts') }}
+    {{ landed_since_last_run() }}
 ),
 
 latest as (
@@ -13,7 +18,9 @@ latest as (
 
 current_contacts as (
     select * from latest
+    {%- if not is_incremental() %}
     where not coalesce(is_deleted, false)
+    {%- endif %}
 ),
 
 located as (
@@ -49,6 +56,7 @@ normalised as (
         country as country_raw,
         {{ clean_text('company') }} as company,
         marketing_opt_in,
+        coalesce(is_deleted, false) as is_deleted,
         created_at,
         updated_at,
         _batch_id,
@@ -79,6 +87,7 @@ final as (
         country_raw,
         company,
         marketing_opt_in,
+        is_deleted,
         created_at,
         updated_at,
         _batch_id,
@@ -86,4 +95,4 @@ final as (
     from normalised
 )
 
-select * from final
+{{ keep_newer_than_current('final', 'contact_id', 'updated_at') }}

@@ -1,6 +1,9 @@
 {#- One row per email event (send, delivery, open, click, bounce, unsubscribe, spam complaint). -#}
+{{ config(unique_key='event_id') }}
+
 with source as (
     select * from {{ source('email', 'events') }}
+    {{ landed_since_last_run() }}
 ),
 
 unique_events as (
@@ -36,4 +39,4 @@ final as (
     from normalised
 )
 
-select * from final
+{{ keep_newer_than_current('final', 'event_id', 'occurred_at') }}

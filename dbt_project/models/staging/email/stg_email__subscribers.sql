@@ -1,6 +1,9 @@
 {#- One row per mailing-list subscriber as they stand now: the latest landed version of each. -#}
+{{ config(unique_key='subscriber_id') }}
+
 with source as (
     select * from {{ source('email', 'subscribers') }}
+    {{ landed_since_last_run() }}
 ),
 
 current_subscribers as (
@@ -40,4 +43,4 @@ final as (
     from normalised
 )
 
-select * from final
+{{ keep_newer_than_current('final', 'subscriber_id', 'updated_at') }}

@@ -2,8 +2,11 @@
     One row per loyalty programme member as they stand now: the latest landed version of each,
     cleaned for display and folded for matching like CRM contacts.
 -#}
+{{ config(unique_key='loyalty_id') }}
+
 with source as (
     select * from {{ source('pos', 'loyalty_members') }}
+    {{ landed_since_last_run() }}
 ),
 
 current_members as (
@@ -76,4 +79,4 @@ final as (
     from normalised
 )
 
-select * from final
+{{ keep_newer_than_current('final', 'loyalty_id', 'updated_at') }}

@@ -3,8 +3,11 @@
     number given at the till is read in the country of the store's currency when only one
     country uses it (`countries` seed); otherwise only international numbers are understood.
 -#}
+{{ config(unique_key='transaction_id') }}
+
 with source as (
     select * from {{ source('pos', 'transactions') }}
+    {{ landed_since_last_run() }}
 ),
 
 unique_transactions as (
@@ -48,4 +51,4 @@ final as (
     from normalised
 )
 
-select * from final
+{{ keep_newer_than_current('final', 'transaction_id', 'occurred_at') }}

@@ -2,8 +2,11 @@
     One row per website event (page view, tracked action, identify call). A message delivered
     twice is kept once. The email of an identify call is cleaned like every other email.
 -#}
+{{ config(unique_key='message_id') }}
+
 with source as (
     select * from {{ source('web', 'events') }}
+    {{ landed_since_last_run() }}
 ),
 
 unique_events as (
@@ -49,4 +52,4 @@ final as (
     from normalised
 )
 
-select * from final
+{{ keep_newer_than_current('final', 'message_id', 'occurred_at') }}
