@@ -65,6 +65,8 @@ OTHER = "other"
 #: Wall time during which no node ran: dbt's start-up, (partial) parsing, graph and artifacts.
 OVERHEAD = "dbt overhead"
 STITCH_MODEL = "int_identity_resolution"
+#: Screening (blocklist, shared values) was part of the stitching model once; it stays in that stage.
+SCREEN_MODEL = "int_identity_edge_screening"
 EDGES_TABLE = "intermediate.int_identity_edges"
 
 
@@ -84,7 +86,7 @@ def stage_of(unique_id: str, fqn: list[str]) -> str:
     if kind != "model":
         return OTHER
     name, folders = fqn[-1], fqn[1:-1]
-    if name == STITCH_MODEL:
+    if name in (SCREEN_MODEL, STITCH_MODEL):
         return STITCHING
     if name.startswith("int_identity_edges"):
         return EDGES

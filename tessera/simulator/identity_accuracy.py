@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from tessera.simulator.pools import STORE_RECEIPT_EMAIL
+
 
 @dataclass(frozen=True)
 class PairwiseScores:
@@ -44,10 +46,10 @@ LINKABLE_SQL = """
     select 'pos', 'loyalty_members', loyalty_id from staging.stg_pos__loyalty_members
     union all
     select 'pos', 'transactions', transaction_id from staging.stg_pos__transactions
-    where loyalty_id is not null or receipt_email_canonical is not null or phone_e164 is not null
+    where loyalty_id is not null or {shopper_email} or phone_e164 is not null
         or payment_token in (
             select payment_token from staging.stg_pos__transactions
-            where loyalty_id is not null or receipt_email_canonical is not null or phone_e164 is not null
+            where loyalty_id is not null or {shopper_email} or phone_e164 is not null
         )
     union all
     select distinct 'web', 'visitors', anonymous_id from staging.stg_web__events
@@ -57,9 +59,12 @@ LINKABLE_SQL = """
 
 def linkable_records(warehouse_con) -> pa.Table:
     """Records that carry anything a person can be recognised by: every profile record, a transaction with a
-    loyalty card, receipt email or phone (or a card seen with one of those), a browser someone identified on.
-    A cash sale with nothing on it, or anonymous browsing, cannot be attributed by any method."""
-    return warehouse_con.sql(LINKABLE_SQL).to_arrow_table()
+    loyalty card, the shopper's receipt email or phone (or a card seen with one of those), a browser someone
+    identified on. A cash sale with nothing on it, a receipt with only the store's default address on it, or
+    anonymous browsing cannot be attributed by any method."""
+    store_address = STORE_RECEIPT_EMAIL.format(town="%")
+    shopper_email = f"coalesce(receipt_email_canonical not like '{store_address}', false)"
+    return warehouse_con.sql(LINKABLE_SQL.format(shopper_email=shopper_email)).to_arrow_table()
 
 
 def pairwise_scores(xref: pa.Table, truth: pa.Table, scope: pa.Table | None = None) -> PairwiseScores:

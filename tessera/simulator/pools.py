@@ -241,6 +241,10 @@ def _country_pools(seed: int, country: str, rng: np.random.Generator) -> Country
     )
 
 
+#: A store's default receipt address, which cashiers type in for shoppers who give none.
+STORE_RECEIPT_EMAIL = "receipts@fernhill-{town}.example"
+
+
 def _stores(pools: dict[str, CountryPools]) -> Stores:
     ids, countries, emails = [], [], []
     for country, count in STORES_PER_COUNTRY.items():
@@ -249,7 +253,7 @@ def _stores(pools: dict[str, CountryPools]) -> Stores:
             city = pools[country].cities[i * 7 % len(pools[country].cities)]
             ids.append(f"ST{number:03d}")
             countries.append(country)
-            emails.append(f"receipts@fernhill-{slugify(city)}.example")
+            emails.append(STORE_RECEIPT_EMAIL.format(town=slugify(city)))
     return Stores(
         store_id=np.array(ids, dtype=object),
         country=np.array(countries, dtype=object),

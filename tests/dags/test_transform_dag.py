@@ -36,7 +36,7 @@ def dagbag_for_transform(dbt_manifest):
     dag = DagBag(dag_folder=str(dags_folder() / "tessera_transform.py"), safe_mode=False).dags["tessera_transform"]
     stitching = dag.get_task("dbt.int_identity_resolution_model_build")
     assert [t.task_id for t in stitching.upstream_list if t.task_id.startswith("dbt.int_")] == [
-        "dbt.int_identity_edges_model_build"
+        "dbt.int_identity_edge_screening_model_build"
     ]
     assert "dbt.customer_xref_model_build" in stitching.get_flat_relative_ids(upstream=False)
     assert "publish_marts" in dag.task_ids

@@ -179,7 +179,7 @@ def test_sql_stitching_gives_the_python_decisions_reasons_and_customer_keys(stit
         ("models/intermediate/identity/portable/int_identity_resolution.sql", "success")
     ]
     assert sorted(sql_output.columns[: len(TEXT_COLUMNS)]) == sorted(TEXT_COLUMNS)
-    assert list(sql_output.columns[-3:]) == ["decision", "reason", "customer_key"]
+    assert list(sql_output.columns[-4:]) == ["decision", "reason", "customer_key", "decided_at"]
     columns = [*KEY, "entity_key", "decision", "reason", "customer_key"]
     expected = python_output[columns].astype(object).fillna("<null>")
     actual = sql_output[columns].astype(object).fillna("<null>")
