@@ -10,7 +10,7 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from tessera.alerts import on_task_failure
@@ -95,8 +95,14 @@ that task. The identity resolution (`int_identity_resolution`, connected compone
 protection) is one of those nodes, in its place in the graph. The warehouse is DuckDB by default, so
 the DAG runs one task at a time (one writer per DuckDB file); on PostgreSQL raise `max_active_tasks`.
 
+Runs are incremental: staging reads only the batches landed since the last run and stitching re-decides
+only the customers whose identifiers changed. Trigger the DAG with `{"full_refresh": true}` to rebuild
+everything from the whole lake (`dbt build --full-refresh`) after changing a model's columns, a
+normalisation rule or a seed; customer ids stay stable either way.
+
 **Triage a failure:** open the failed task's log for dbt's message (model error, or the failing test
 and its failing rows query). Fix the model or the data, then clear the task and its downstream tasks.
+A model that stops on "schema ... out of sync" needs a run with `full_refresh`.
 Analysts reproduce any node locally with `dbt build --select <model>` in `dbt_project/`.
 Publishes the Assets `tessera.marts.golden_customers` and `tessera.marts.customer_xref`.
 """
@@ -134,6 +140,11 @@ def transform_dag():
         default_args={"retries": 1, "retry_delay": timedelta(minutes=1), "on_failure_callback": on_task_failure},
         tags=["tessera", "unify", "check"],
         doc_md=TRANSFORM_DOC,
+        params={
+            "full_refresh": Param(
+                False, type="boolean", description="Rebuild every incremental model from the whole lake."
+            )
+        },
     )
     def transform():
         dbt = DbtTaskGroup(
@@ -150,7 +161,8 @@ def transform_dag():
                 emit_datasets=False,
             ),
             execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
-            operator_args={"install_deps": False},
+            # Templated per run: a manual run with {"full_refresh": true} passes --full-refresh to every node.
+            operator_args={"install_deps": False, "full_refresh": "{{ params.full_refresh }}"},
         )
 
         @task(outlets=list(MART_ASSETS))

@@ -57,6 +57,14 @@ def test_extract_dags_use_data_intervals_retries_and_assets(dagbag):
             assert [a.uri for a in task.outlets] == [f"tessera://lake/raw/{source}/{stream}"]
 
 
+def test_the_transform_dag_runs_incrementally_unless_asked_for_a_full_refresh(dagbag):
+    dag = dagbag.dags["tessera_transform"]
+    assert dag.params["full_refresh"] is False
+    builds = [t for t in dag.tasks if t.task_id.endswith(("_model_build", "_seed_build"))]
+    assert builds and all(t.full_refresh == "{{ params.full_refresh }}" for t in builds)
+    assert "full_refresh" in builds[0].template_fields
+
+
 @pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS.glob("*.py")))
 def test_dag_files_import_fast_and_light(dag_file, dbt_manifest):
     """Each DAG file imports fast (CPU time, so a busy machine does not fail it) and pulls in no heavy library.
