@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 UV     := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export TESSERA_HOME ?= $(CURDIR)/data
 
-.PHONY: install demo test lint bench bench-transform bench-matching clean
+.PHONY: install demo test lint bench bench-transform bench-incremental bench-matching clean
 
 install: $(VENV)/.installed $(VENV)/datasets/.done  ## install, and write the dbt manifest the transform DAG renders from
 	@$(BIN)/tessera dbt-parse >/dev/null
@@ -37,6 +37,9 @@ bench: install  ## extraction benchmark at 100k customers (see benchmarks/README
 
 bench-transform: install  ## unify-step benchmark at 100k and 1M customers (see benchmarks/README.md)
 	$(BIN)/python -m benchmarks.transform
+
+bench-incremental: install  ## a daily incremental unify run against a full refresh at 100k (see benchmarks/README.md)
+	$(BIN)/python -m benchmarks.incremental
 
 bench-matching: install  ## probabilistic matching against plain Splink at 100k and 1M (see benchmarks/README.md)
 	$(BIN)/python -m benchmarks.matching

@@ -108,9 +108,17 @@ Work = Callable[[], dict[str, dict[str, Any]]]
 
 
 def connector_work(
-    source: str, sim_dir: Path, clock: datetime, out_dir: Path, crm_url: str, esp_url: str, token: str
+    source: str,
+    sim_dir: Path,
+    clock: datetime,
+    out_dir: Path,
+    crm_url: str,
+    esp_url: str,
+    token: str,
+    start: datetime | None = None,
 ) -> Work:
-    """A first full load of every stream of `source` up to `clock` into a fresh lake."""
+    """Every stream of `source` for the window [start, clock) into the lake in `out_dir`: with no
+    `start`, a first full load into a fresh lake; with one, the next batch on top of its cursors."""
     from connectors.base import Window
     from connectors.extraction import extract
     from connectors.sources import build_streams
@@ -122,7 +130,7 @@ def connector_work(
         streams = {}
         for stream in configured:
             started = time.perf_counter()
-            result = extract(stream, Window(None, clock), lake=out_dir / "lake", state_dir=out_dir / "state")
+            result = extract(stream, Window(start, clock), lake=out_dir / "lake", state_dir=out_dir / "state")
             streams[result.stream] = {
                 "rows": result.rows,
                 "quarantined": result.quarantined,
@@ -228,7 +236,8 @@ def child_main(args: argparse.Namespace) -> int:
     sim_dir, clock = Path(args.sim_dir), datetime.fromisoformat(args.clock)
     if args.child == "connector":
         token = os.environ[TOKEN_ENV]
-        work = connector_work(args.source, sim_dir, clock, Path(args.out_dir), args.crm_url, args.esp_url, token)
+        start = datetime.fromisoformat(args.window_start) if args.window_start else None
+        work = connector_work(args.source, sim_dir, clock, Path(args.out_dir), args.crm_url, args.esp_url, token, start)
     elif args.source == "web":
         work = web_baseline_work(sim_dir)
     else:
@@ -286,13 +295,22 @@ def running_servers(sim_dir: Path, token: str) -> Iterator[tuple[str, str]]:
         yield urls.crm, urls.esp
 
 
-def run_child(kind: str, source: str, world: World, out_dir: Path, urls: tuple[str, str], token: str) -> dict:
-    """One measured run in a fresh child process; its figures."""
+def run_child(
+    kind: str,
+    source: str,
+    world: World,
+    out_dir: Path,
+    urls: tuple[str, str],
+    token: str,
+    start: datetime | None = None,
+) -> dict:
+    """One measured run in a fresh child process (a connector's window starts at `start`); its figures."""
     command = [
         *(sys.executable, "-S", "-c", LAUNCHER),
         *(sys.executable, "-m", "benchmarks.extraction", "--child", kind, "--source", source),
         *("--sim-dir", str(world.sim_dir), "--clock", world.clock.isoformat(), "--out-dir", str(out_dir)),
         *("--crm-url", urls[0], "--esp-url", urls[1]),
+        *(("--window-start", start.isoformat()) if start else ()),
     ]
     proc = subprocess.run(
         command, cwd=PROJECT_ROOT, env={**os.environ, TOKEN_ENV: token}, capture_output=True, text=True, check=False
@@ -521,6 +539,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--source", choices=CONNECTORS, help=hidden)
     parser.add_argument("--sim-dir", help=hidden)
     parser.add_argument("--clock", help=hidden)
+    parser.add_argument("--window-start", help=hidden)
     parser.add_argument("--out-dir", help=hidden)
     parser.add_argument("--crm-url", help=hidden)
     parser.add_argument("--esp-url", help=hidden)

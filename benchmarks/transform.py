@@ -277,12 +277,21 @@ def prepare_lake(workdir: Path, world: World) -> Lake:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     started = time.perf_counter()
+    streams = land_streams(world, root)
+    marker.write_text(json.dumps({"clock": world.clock.isoformat(), "streams": streams}, indent=2) + "\n")
+    return Lake(root, "landed", time.perf_counter() - started, streams)
+
+
+def land_streams(world: World, root: Path, start: datetime | None = None) -> dict[str, dict[str, Any]]:
+    """Every stream of every source landed by its connector into the home at `root`, for the window
+    [start, world clock): one child process per source, the API servers in this process.
+    Returns each stream's rows, quarantined records and seconds, by `source.stream`."""
     streams: dict[str, dict[str, Any]] = {}
     token = secrets.token_hex(16)
     with running_servers(world.sim_dir, token) as urls:
         for i, source in enumerate(CONNECTORS, start=1):
             log.info("  landing %s (%d/%d)…", source, i, len(CONNECTORS))
-            figures = run_child("connector", source, world, root, urls, token)
+            figures = run_child("connector", source, world, root, urls, token, start)
             for name, stream in figures["streams"].items():
                 streams[f"{source}.{name}"] = stream
                 log.info(
@@ -293,8 +302,7 @@ def prepare_lake(workdir: Path, world: World) -> Lake:
                     f"{stream['quarantined']:,}",
                     stream["seconds"],
                 )
-    marker.write_text(json.dumps({"clock": world.clock.isoformat(), "streams": streams}, indent=2) + "\n")
-    return Lake(root, "landed", time.perf_counter() - started, streams)
+    return streams
 
 
 def warm_lake(root: Path) -> None:
@@ -305,11 +313,11 @@ def warm_lake(root: Path) -> None:
                 pass
 
 
-def run_measured(kind: str, root: Path) -> dict[str, Any]:
-    """One child process of `kind` on the home at `root`; its figures."""
+def run_measured(kind: str, root: Path, module: str = "benchmarks.transform") -> dict[str, Any]:
+    """One child process of `kind` (one of `module`'s children) on the home at `root`; its figures."""
     command = [
         *(sys.executable, "-S", "-c", LAUNCHER),
-        *(sys.executable, "-m", "benchmarks.transform", "--child", kind, "--home", str(root)),
+        *(sys.executable, "-m", module, "--child", kind, "--home", str(root)),
     ]
     proc = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
     lines = proc.stdout.strip().splitlines()

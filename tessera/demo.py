@@ -100,6 +100,6 @@ def identity_accuracy(home: TesseraHome) -> str:
     truth = pq.read_table(home.simulator / "ground_truth.parquet")
     everything, within_reach = pairwise_scores(xref, truth), pairwise_scores(xref, truth, scope=linkable)
     return (
-        f"{everything.summary()}; over linkable records (not cash sales or anonymous browsing): "
+        f"{everything.summary()}; over linkable records (not cash sales, receipts with only the store's address, or anonymous browsing): "
         f"precision {within_reach.precision:.4f}, recall {within_reach.recall:.4f}"
     )
