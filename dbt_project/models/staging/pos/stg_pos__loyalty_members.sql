@@ -23,25 +23,10 @@ located as (
 normalised as (
     select
         cast(loyalty_id as {{ dbt.type_string() }}) as loyalty_id,
-        {{ clean_text('first_name', 'name') }} as first_name,
-        {{ normalize_name('first_name') }} as first_name_norm,
-        {{ clean_text('last_name', 'name') }} as last_name,
-        {{ normalize_name('last_name') }} as last_name_norm,
         {{ normalize_email('email') }} as email,
         phone,
         {{ normalize_phone('phone', 'country_stated') }} as phone_e164,
-        {{ parse_birth_date(
-            'birth_date',
-            slash_order="case when country_stated = 'US' then 'mdy' else 'dmy' end",
-            as_of='cast(updated_at as date)'
-        ) }} as birth_date,
-        birth_date as birth_date_raw,
-        {{ clean_text('street', 'address') }} as street,
-        {{ normalize_street('street') }} as street_norm,
-        {{ clean_text('city', 'address') }} as city,
-        {{ normalize_name('city', 'address') }} as city_norm,
-        {{ clean_text('postcode', 'address') }} as postcode,
-        {{ normalize_postcode('postcode', 'country_stated') }} as postcode_norm,
+        {{ normalize_person_columns() }},
         country_stated,
         country as country_raw,
         enrolled_at,
