@@ -10,7 +10,7 @@
         case source
             {%- for s in sources %} when '{{ s }}' then {{ loop.index }}{% endfor %}
             else {{ sources | length + 1 }}
-        end,
+        end asc,
         observed_at desc nulls last
     {%- elif kind == 'most_recent' -%}
         observed_at desc nulls last
@@ -23,5 +23,5 @@
             "survivorship: rule '" ~ kind ~ "' is not one of source_priority, most_recent, most_frequent, first_non_null"
         ) }}
     {%- endif -%},
-    record_key
+    record_key asc
 {%- endmacro %}

@@ -22,7 +22,10 @@ changes as (
 ),
 
 fanout as (
-    select old_customer_id, merged_at, count(*) as new_ids
+    select
+        old_customer_id,
+        merged_at,
+        count(*) as new_ids
     from changes
     group by 1, 2
 ),

@@ -38,7 +38,15 @@ ranked_{{ attribute }} as (
 
 final as (
     {% for attribute in config['attributes'] %}
-    select customer_id, attribute, value, source, stream, record_id, observed_at, rule
+    select
+        customer_id,
+        attribute,
+        value,
+        source,
+        stream,
+        record_id,
+        observed_at,
+        rule
     from ranked_{{ attribute }}
     where rank_in_customer = 1
     {% if not loop.last %}union all{% endif %}

@@ -15,7 +15,7 @@ transactions as (
         cast(null as {{ dbt.type_string() }}) as session_key
     from {{ ref('stg_pos__transactions') }} as tx
     inner join records
-        on records.stream = 'transactions' and records.record_id = tx.transaction_id
+        on records.stream = 'transactions' and tx.transaction_id = records.record_id
 ),
 
 email_events as (
@@ -27,16 +27,14 @@ email_events as (
         cast(null as {{ dbt.type_string() }}) as session_key
     from {{ ref('stg_email__events') }} as ev
     inner join records
-        on records.stream = 'subscribers' and records.record_id = ev.subscriber_id
+        on records.stream = 'subscribers' and ev.subscriber_id = records.record_id
 ),
 
-web_sessions as (
+web_gaps as (
     select
         *,
-        case
-            when previous_at is null or {{ dbt.datediff('previous_at', 'occurred_at', 'minute') }} > 30 then 1
-            else 0
-        end as starts_session
+        {#- The rendered date difference is long on some engines (hence the noqa). #}
+        {{ dbt.datediff('previous_at', 'occurred_at', 'minute') }} as minutes_since_previous  -- noqa: LT05
     from (
         select
             anonymous_id,
@@ -48,6 +46,13 @@ web_sessions as (
     ) as ordered
 ),
 
+web_sessions as (
+    select
+        *,
+        case when previous_at is null or minutes_since_previous > 30 then 1 else 0 end as starts_session
+    from web_gaps
+),
+
 web_events as (
     select
         coalesce(visitor.customer_id, login.customer_id) as customer_id,
@@ -57,9 +62,9 @@ web_events as (
         web_sessions.anonymous_id as session_key
     from web_sessions
     left join records as visitor
-        on visitor.stream = 'visitors' and visitor.record_id = web_sessions.anonymous_id
+        on visitor.stream = 'visitors' and web_sessions.anonymous_id = visitor.record_id
     left join records as login
-        on login.stream = 'contacts' and login.record_id = web_sessions.user_id
+        on login.stream = 'contacts' and web_sessions.user_id = login.record_id
     where coalesce(visitor.customer_id, login.customer_id) is not null
 ),
 

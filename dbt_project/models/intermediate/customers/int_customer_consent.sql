@@ -14,7 +14,7 @@ signals as (
         contacts.updated_at as signalled_at,
         'crm' as source
     from {{ ref('stg_crm__contacts') }} as contacts
-    inner join records on records.stream = 'contacts' and records.record_id = contacts.contact_id
+    inner join records on records.stream = 'contacts' and contacts.contact_id = records.record_id
     where contacts.marketing_opt_in is not null
 
     union all
@@ -22,13 +22,14 @@ signals as (
     select
         records.customer_id,
         subscribers.status = 'subscribed' as opted_in,
-        case when subscribers.status = 'subscribed'
-            then coalesce(subscribers.opted_in_at, subscribers.updated_at)
+        case
+            when subscribers.status = 'subscribed'
+                then coalesce(subscribers.opted_in_at, subscribers.updated_at)
             else subscribers.updated_at
         end as signalled_at,
         'email' as source
     from {{ ref('stg_email__subscribers') }} as subscribers
-    inner join records on records.stream = 'subscribers' and records.record_id = subscribers.subscriber_id
+    inner join records on records.stream = 'subscribers' and subscribers.subscriber_id = records.record_id
     where subscribers.status in ('subscribed', 'unsubscribed')
 
     union all
@@ -39,7 +40,7 @@ signals as (
         events.occurred_at as signalled_at,
         'email' as source
     from {{ ref('stg_email__events') }} as events
-    inner join records on records.stream = 'subscribers' and records.record_id = events.subscriber_id
+    inner join records on records.stream = 'subscribers' and events.subscriber_id = records.record_id
     where events.event_type in ('unsubscribe', 'spam_complaint')
 ),
 
@@ -48,7 +49,7 @@ ranked as (
         *,
         row_number() over (
             partition by customer_id
-            order by signalled_at desc nulls last, case when opted_in then 1 else 0 end, source
+            order by signalled_at desc nulls last, case when opted_in then 1 else 0 end asc, source asc
         ) as recency
     from signals
 ),

@@ -27,16 +27,28 @@ behaviour as (
         sum(case when activity.activity = 'purchase' then activity.amount end) as lifetime_value,
         max(case when activity.activity = 'purchase' then activity.occurred_at end) as last_order_at,
         sum(
-            case when activity.activity = 'email_open'
-                and activity.occurred_at > {{ dbt.dateadd('day', -30, 'as_of.as_of') }} then 1 else 0 end
+            case
+                when
+                    activity.activity = 'email_open'
+                    and activity.occurred_at > {{ dbt.dateadd('day', -30, 'as_of.as_of') }} then 1
+                else 0
+            end
         ) as email_opens_30d,
         sum(
-            case when activity.activity = 'email_click'
-                and activity.occurred_at > {{ dbt.dateadd('day', -30, 'as_of.as_of') }} then 1 else 0 end
+            case
+                when
+                    activity.activity = 'email_click'
+                    and activity.occurred_at > {{ dbt.dateadd('day', -30, 'as_of.as_of') }} then 1
+                else 0
+            end
         ) as email_clicks_30d,
         sum(
-            case when activity.activity = 'web_session'
-                and activity.occurred_at > {{ dbt.dateadd('day', -30, 'as_of.as_of') }} then 1 else 0 end
+            case
+                when
+                    activity.activity = 'web_session'
+                    and activity.occurred_at > {{ dbt.dateadd('day', -30, 'as_of.as_of') }} then 1
+                else 0
+            end
         ) as web_sessions_30d
     from activity
     cross join as_of
@@ -49,7 +61,10 @@ sources_present as (
         {{ dbt.listagg('source', "','", "order by source") }} as sources,
         sum(record_count) as record_count
     from (
-        select customer_id, source, count(*) as record_count
+        select
+            customer_id,
+            source,
+            count(*) as record_count
         from records
         where stream <> 'logins'
         group by 1, 2

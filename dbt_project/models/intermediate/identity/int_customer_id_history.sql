@@ -15,7 +15,10 @@
 {%- set run_at = "cast('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "' as " ~ dbt.type_timestamp() ~ ")" %}
 
 with components as (
-    select record_key, customer_key from {{ ref('int_customer_components') }}
+    select
+        record_key,
+        customer_key
+    from {{ ref('int_customer_components') }}
 ),
 
 {% if is_incremental() %}
@@ -53,14 +56,18 @@ id_births as (
 {% endif %}
 
 carried as (
-    select components.customer_key, previous.customer_id
+    select
+        components.customer_key,
+        previous.customer_id
     from components
     inner join previous on components.record_key = previous.record_key
     group by 1, 2
 ),
 
 spread as (
-    select customer_id, count(*) as component_count
+    select
+        customer_id,
+        count(*) as component_count
     from carried
     group by 1
 ),
@@ -80,7 +87,9 @@ kept as (
 ),
 
 ancestry as (
-    select customer_key, max(customer_id) as previous_id
+    select
+        customer_key,
+        max(customer_id) as previous_id
     from carried
     group by 1
 ),

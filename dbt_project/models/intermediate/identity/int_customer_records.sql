@@ -4,7 +4,9 @@ with components as (
 ),
 
 latest_ids as (
-    select record_key, customer_id
+    select
+        record_key,
+        customer_id
     from (
         select
             record_key,

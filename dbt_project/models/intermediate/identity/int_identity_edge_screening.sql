@@ -13,7 +13,9 @@ with screened as (
 ),
 
 type_limits as (
-    select identifier_type, max_per_customer
+    select
+        identifier_type,
+        max_per_customer
     from {{ ref('identity_rules') }}
     where coalesce(trim(cast(stream as {{ dbt.type_string() }})), '') = ''
 ),
@@ -35,7 +37,7 @@ final as (
         screened.decision,
         screened.reason
     from screened
-    left join type_limits on type_limits.identifier_type = screened.identifier_type
+    left join type_limits on screened.identifier_type = type_limits.identifier_type
 )
 
 select * from final

@@ -13,7 +13,7 @@
 {#- Probabilistic match edges: a Python model (Splink), so DuckDB only; enabled under the same
     condition in _identity__models.yml. The var switches matching off without editing anything. -#}
 {%- if target.type == 'duckdb' and var('probabilistic_matching', true) -%}
-    {%- do edge_models.append('int_identity_edges__probabilistic') -%}
+{%- do edge_models.append('int_identity_edges__probabilistic') -%}
 {%- endif -%}
 
 {% for edge_model in edge_models %}
