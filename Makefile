@@ -29,8 +29,10 @@ demo: install  ## install, then run the whole pipeline on generated demo data
 test: install  ## install, then run every test
 	$(BIN)/pytest
 
-lint: install
+lint: install  ## ruff on the Python; sqlfluff on the dbt models as dbt compiles them (into a scratch folder)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	scratch=$$(mktemp -d) && cd dbt_project && TESSERA_HOME=$$scratch DBT_TARGET_PATH=$$scratch/target \
+		../$(BIN)/sqlfluff lint models; status=$$?; rm -rf $$scratch; exit $$status
 
 bench: install  ## extraction benchmark at 100k customers (see benchmarks/README.md)
 	$(BIN)/python -m benchmarks.extraction
