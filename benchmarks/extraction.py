@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.harness import run_command
 from benchmarks.scales import positive_int
 
 log = logging.getLogger("benchmarks.extraction")
@@ -550,19 +551,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.child:
-        return child_main(args)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
-    log.setLevel(logging.INFO)
-    try:
-        run_benchmark(args)
-    except (BenchmarkError, ValueError, OSError) as exc:
-        if args.debug:
-            raise
-        log.error("extraction benchmark failed: %s", exc)
-        return 1
-    return 0
+    return run_command(
+        parse_args(argv),
+        "extraction",
+        child_main,
+        run_benchmark,
+        (BenchmarkError, ValueError, OSError),
+        ("benchmarks.extraction",),
+    )
 
 
 if __name__ == "__main__":

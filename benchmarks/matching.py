@@ -43,6 +43,7 @@ from benchmarks.extraction import (
     peak_memory_mb,
     prepare_world,
 )
+from benchmarks.harness import run_command
 from benchmarks.scales import add_scale_options, resolve_scales
 
 log = logging.getLogger("benchmarks.matching")
@@ -453,19 +454,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.child:
-        return child_main(args)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
-    log.setLevel(logging.INFO)
-    try:
-        run_benchmark(args)
-    except (BenchmarkError, ValueError, OSError, RuntimeError) as exc:
-        if args.debug:
-            raise
-        log.error("matching benchmark failed: %s", exc)
-        return 1
-    return 0
+    return run_command(
+        parse_args(argv),
+        "matching",
+        child_main,
+        run_benchmark,
+        (BenchmarkError, ValueError, OSError, RuntimeError),
+        ("benchmarks.matching",),
+    )
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ from benchmarks.extraction import (
     run_child,
     running_servers,
 )
+from benchmarks.harness import run_command
 from benchmarks.scales import add_scale_options, resolve_scales
 
 log = logging.getLogger("benchmarks.transform")
@@ -594,20 +595,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.child:
-        return child_main(args)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stderr)
-    log.setLevel(logging.INFO)
-    logging.getLogger("benchmarks.extraction").setLevel(logging.INFO)
-    try:
-        run_benchmark(args)
-    except (BenchmarkError, ValueError, OSError) as exc:
-        if args.debug:
-            raise
-        log.error("transform benchmark failed: %s", exc)
-        return 1
-    return 0
+    return run_command(
+        parse_args(argv),
+        "transform",
+        child_main,
+        run_benchmark,
+        (BenchmarkError, ValueError, OSError),
+        ("benchmarks.transform", "benchmarks.extraction"),
+    )
 
 
 if __name__ == "__main__":

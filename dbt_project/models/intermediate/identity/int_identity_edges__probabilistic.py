@@ -4,7 +4,9 @@ Scores the profile records of every source (CRM contacts, ESP subscribers, loyal
 against each other with the saved, trained model (`matcher/person_model.json`; `tessera
 train-matcher` writes it) and keeps the pairs at or above `match_probability_threshold`. It never
 trains. Each pair is one edge from the record with the smaller key to the other
-(`identifier_type = 'record'`); merge protection treats it as the weakest kind of edge.
+(`identifier_type = 'record'`); merge protection treats it as the weakest kind of edge. The
+probability is kept to 4 decimals: scoring re-scales the prior to the day's number of records, and
+an edge whose probability moved in the ninth decimal would be rewritten every day for nothing.
 
 DuckDB only: Splink runs on the session's own database (its working tables go to a private
 in-memory catalog). The model is disabled on other targets, and int_identity_edges leaves it out.
@@ -49,7 +51,7 @@ def model(dbt, session):
                 p.record_key_b as identifier_value,
                 cast(null as varchar) as entity_key,
                 greatest(a.updated_at, b.updated_at) as observed_at,
-                p.match_probability,
+                round(p.match_probability, 4) as match_probability,
                 p.match_detail
             from matched_pairs as p
             inner join profile_records as a on a.record_key = p.record_key_a
