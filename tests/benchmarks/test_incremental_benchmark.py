@@ -54,7 +54,8 @@ def test_benchmark_times_a_daily_run_against_a_full_refresh_of_the_same_lake(tmp
         assert run["seconds"] > 0 and run["peak_mb"] > 0
         for stage in (STAGING, STITCHING):
             assert run["stages"][stage]["seconds"] > 0, stage
-        assert sum(s["seconds"] for s in run["stages"].values()) == pytest.approx(run["seconds"], rel=1e-6)
+        # Stage times come from dbt's timestamps, the build time from the clock: equal to within rounding.
+        assert sum(s["seconds"] for s in run["stages"].values()) == pytest.approx(run["seconds"], abs=0.01)
     # A day's changes re-decide part of the graph; a full refresh re-decides all of it, to the same edges.
     assert result["same_edges"] and result["edges"] == inc["edges"] == full["edges"] > 0
     assert 0 < result["redecided_share"] < 1

@@ -43,7 +43,7 @@ def test_benchmark_times_every_stage_and_stitching_against_plain_components(tmp_
         assert stages[name]["seconds"] > 0 and stages[name]["node_seconds"] > 0, name
     assert stages[STITCHING]["nodes"] == 2  # screening (SQL) and stitching (Python)
     # The stages and dbt's own time split the wall time between them.
-    assert sum(s["seconds"] for s in stages.values()) == pytest.approx(result["seconds"], rel=1e-6)
+    assert sum(s["seconds"] for s in stages.values()) == pytest.approx(result["seconds"], abs=0.01)
     assert stages[OVERHEAD]["seconds"] >= 0
     assert result["peak_mb"] > 0 and result["baseline_peak_mb"] > 0
 
