@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 UV     := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export TESSERA_HOME ?= $(CURDIR)/data
 
-.PHONY: install demo test lint bench bench-transform bench-incremental bench-matching clean
+.PHONY: install demo test test-slow test-all lint generate wheel bench bench-transform bench-incremental bench-matching clean
 
 install: $(VENV)/.installed $(VENV)/datasets/.done  ## install, and write the dbt manifest the transform DAG renders from
 	@$(BIN)/tessera dbt-parse >/dev/null
@@ -20,17 +20,30 @@ $(VENV)/datasets/.done:
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen --extra dev
+	$(UV) sync --frozen --extra demo --extra dev
 	@touch $@
 
 demo: install  ## install, then run the whole pipeline on generated demo data
 	$(BIN)/tessera demo
 
-test: install  ## install, then run every test
-	$(BIN)/pytest
+test: install  ## install, then run the fast tiers (unit + integration), two workers
+	$(BIN)/pytest -m "not slow" -n 2
 
-lint: install  ## ruff on the Python; sqlfluff on the dbt models as dbt compiles them (into a scratch folder)
+test-slow: install  ## the slow tier: end-to-end DAG runs, multi-day incremental runs, the wheel, benchmark smoke tests
+	$(BIN)/pytest -m slow -n 2
+
+test-all: test test-slow  ## every test (what CI runs)
+
+generate: install  ## write the files that derive from the source registry (dbt sources YAML, docs tables)
+	$(BIN)/tessera generate
+
+wheel: install  ## build the installable wheel (dist/), with the dbt project, DAGs and a current dbt manifest inside
+	$(BIN)/tessera dbt-parse >/dev/null
+	$(UV) build --wheel --out-dir dist
+
+lint: install  ## ruff on the Python; generated files current; sqlfluff on the dbt models as dbt compiles them
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/tessera generate --check
 	scratch=$$(mktemp -d) && cd dbt_project && TESSERA_HOME=$$scratch DBT_TARGET_PATH=$$scratch/target \
 		../$(BIN)/sqlfluff lint models; status=$$?; rm -rf $$scratch; exit $$status
 
@@ -47,4 +60,4 @@ bench-matching: install  ## probabilistic matching against plain Splink at 100k 
 	$(BIN)/python -m benchmarks.matching
 
 clean:
-	rm -rf $(VENV) data
+	rm -rf $(VENV) data dist tessera/bundled

@@ -263,7 +263,7 @@ class World:
 
 def prepare_world(workdir: Path, customers: int, seed: int) -> World:
     """A world of `customers` advanced at least one day past its start, built only if not there."""
-    from tessera.simulator import Simulator, SimulatorConfig
+    from tessera_simulator import Simulator, SimulatorConfig
 
     sim_dir = workdir / f"world-c{customers}-s{seed}"
     existed = (sim_dir / "state.json").exists()
@@ -290,7 +290,7 @@ def warm_page_cache(sim_dir: Path) -> None:
 
 @contextmanager
 def running_servers(sim_dir: Path, token: str) -> Iterator[tuple[str, str]]:
-    from tessera.simulator.servers import run_servers
+    from tessera_simulator.servers import run_servers
 
     with run_servers(sim_dir, token=token) as urls:
         yield urls.crm, urls.esp

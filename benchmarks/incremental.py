@@ -118,9 +118,11 @@ def incremental_models(target_dir: Path) -> list[str]:
 
 def build_child(root: Path, full_refresh: bool) -> dict[str, Any]:
     """One `dbt build` of the whole project over `root`'s day-0 warehouse, timed per stage."""
-    from tessera.dbt_runner import dbt_artifacts_dir  # imports dbt: outside the clock
+    from tessera.dbt_runner import (
+        dbt_artifacts_dir,  # imports dbt: outside the clock
+        run_transform,
+    )
     from tessera.home import TesseraHome
-    from tessera.transform import run_transform
 
     home = TesseraHome(root)
     cpu, started, wall_start = cpu_seconds(), time.perf_counter(), time.time()
@@ -206,7 +208,7 @@ def prepare_next_day(workdir: Path, world: World, lake: Lake) -> NextDay:
 
     Made again on every run: a day-0 warehouse kept from an earlier run may have been built by other
     code than the runs measured now."""
-    from tessera.simulator import Simulator
+    from tessera_simulator import Simulator
 
     started = time.perf_counter()
     root = workdir / f"incremental-c{world.customers}-s{world.seed}"

@@ -6,9 +6,9 @@ straight from the simulator's stores into a lake under the landing contract (no 
 this benchmark is about matching, not extraction), normalised by dbt staging as in any build, and
 kept as one Parquet file that later runs reuse. Then, each in a child process of its own:
 
-- `score`: `transforms.matching.score` with the shipped model at the default threshold: what the
+- `score`: `transforms.identity.matching.score` with the shipped model at the default threshold: what the
   daily build runs (`int_identity_edges__probabilistic`);
-- `train`: `transforms.matching.train` on the same records: what `tessera train-matcher` runs;
+- `train`: `transforms.identity.matching.train` on the same records: what `tessera train-matcher` runs;
 - `splink`: plain Splink on the same records, end to end (estimate the prior, u by random
   sampling, EM on two blocking rules, predict), with the comparisons of Splink's own tutorial.
 
@@ -111,10 +111,10 @@ STORE_COLUMNS: dict[tuple[str, str], tuple[str, str, str, dict[str, str]]] = {
 def score_child(profiles: Path, model: Path) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
-    from tessera.matcher import NICKNAMES_PATH
-    from transforms.matching import PAIRS_COMPARED, MatcherModel, read_nicknames, score
+    from tessera.resources import nicknames_path
+    from transforms.identity.matching import PAIRS_COMPARED, MatcherModel, read_nicknames, score
 
-    records, matcher, nicknames = pq.read_table(profiles), MatcherModel.load(model), read_nicknames(NICKNAMES_PATH)
+    records, matcher, nicknames = pq.read_table(profiles), MatcherModel.load(model), read_nicknames(nicknames_path())
     cpu, started = cpu_seconds(), time.perf_counter()
     pairs = score(records, matcher, THRESHOLD, nicknames=nicknames)
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
@@ -125,10 +125,10 @@ def score_child(profiles: Path, model: Path) -> dict[str, Any]:
 def train_child(profiles: Path, model: Path) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
-    from tessera.matcher import NICKNAMES_PATH
-    from transforms.matching import read_nicknames, train
+    from tessera.resources import nicknames_path
+    from transforms.identity.matching import read_nicknames, train
 
-    records, nicknames = pq.read_table(profiles), read_nicknames(NICKNAMES_PATH)
+    records, nicknames = pq.read_table(profiles), read_nicknames(nicknames_path())
     cpu, started = cpu_seconds(), time.perf_counter()
     train(records, nicknames, seed=42)
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
@@ -262,9 +262,9 @@ def prepare_profiles(workdir: Path, world: World) -> tuple[Path, str, float]:
     import pyarrow.parquet as pq
 
     from connectors.contract import CONTRACTS
+    from tessera.dbt_runner import run_transform
     from tessera.home import TesseraHome
-    from tessera.matcher import PROFILE_SELECTION, warehouse_profile_records
-    from tessera.transform import run_transform
+    from tessera.matcher_training import PROFILE_SELECTION, warehouse_profile_records
 
     root = workdir / f"matching-c{world.customers}-s{world.seed}"
     profiles, marker = root / "profiles.parquet", root / "profiles.json"
@@ -403,7 +403,7 @@ def run_scale(workdir: Path, customers: int, seed: int, repeat: int, model: Path
 
 def run_benchmark(args: argparse.Namespace) -> Path:
     """The whole benchmark, scale by scale; returns the path of the JSON results (rewritten after each scale)."""
-    from tessera.matcher import MODEL_PATH
+    from tessera.resources import matcher_model_path
 
     workdir = Path(args.workdir).resolve()
     started_at = datetime.now(UTC)
@@ -412,14 +412,14 @@ def run_benchmark(args: argparse.Namespace) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
     for customers in args.customers:
-        result = run_scale(workdir, customers, args.seed, args.repeat, MODEL_PATH)
+        result = run_scale(workdir, customers, args.seed, args.repeat, matcher_model_path())
         results.append(result)
         report = {
             "benchmark": "matching",
             "started_at": started_at.isoformat(),
             "finished_at": datetime.now(UTC).isoformat(),
             "machine": {**machine_before, "load_average_after": machine()["load_average"]},
-            "model": str(MODEL_PATH),
+            "model": str(matcher_model_path()),
             "threshold": THRESHOLD,
             "repeat": args.repeat,
             "statistic": "median",

@@ -5,7 +5,7 @@ with the connectors into a lake that later runs reuse, then times `tessera.trans
 (`dbt build` of `dbt_project/`) into a fresh warehouse, with each node's time from dbt's
 `run_results.json` grouped into stages. In the same run, a baseline reads the identity edges the
 build produced and labels them with scipy's `connected_components` and nothing else, next to
-`transforms.identity_graph.stitch` on the same edges in the same process. The ratio of the two
+`transforms.identity.stitching.stitch` on the same edges in the same process. The ratio of the two
 says what merge protection and customer keys cost over raw connected components, on this machine
 today, so figures from a shared, noisy machine stay comparable from run to run.
 
@@ -148,9 +148,11 @@ def attribute_wall_time(nodes: list[dict[str, Any]], start: float, end: float) -
 
 def transform_child(root: Path) -> dict[str, Any]:
     """One `dbt build` of the whole project into `root`'s (fresh) warehouse, timed per stage."""
-    from tessera.dbt_runner import dbt_artifacts_dir  # imports dbt: outside the clock
+    from tessera.dbt_runner import (
+        dbt_artifacts_dir,  # imports dbt: outside the clock
+        run_transform,
+    )
     from tessera.home import TesseraHome
-    from tessera.transform import run_transform
 
     home = TesseraHome(root)
     cpu, started, wall_start = cpu_seconds(), time.perf_counter(), time.time()
@@ -192,7 +194,7 @@ def baseline_child(root: Path) -> dict[str, Any]:
     """On the edges the build produced: plain scipy connected components, then `stitch` with the rules."""
     import duckdb
 
-    from transforms.identity_graph import rules_from_rows, stitch
+    from transforms.identity.stitching import rules_from_rows, stitch
 
     con = duckdb.connect(str(root / "warehouse.duckdb"), read_only=True)
     try:

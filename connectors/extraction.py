@@ -23,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 
 from connectors.base import CursorStream, FileDropStream, Stream, Window
-from connectors.contract import QUARANTINE_SCHEMA
+from connectors.contract import quarantine_schema
 from connectors.lake import BatchWriter, batch_dir, recover, stream_dir
 from connectors.records import RecordError, require
 from connectors.state import BatchRecord, StateStore, StreamState
@@ -71,7 +71,7 @@ class _Landing:
         self.stream = stream
         self.meta = {"_batch_id": batch_id, "_extracted_at": extracted_at}
         self.raw = BatchWriter(batch_dir(lake, "raw", c.source, c.stream, batch_id), c.schema)
-        self.quarantine = BatchWriter(batch_dir(lake, "quarantine", c.source, c.stream, batch_id), QUARANTINE_SCHEMA)
+        self.quarantine = BatchWriter(batch_dir(lake, "quarantine", c.source, c.stream, batch_id), quarantine_schema())
         self.reasons: Counter = Counter()
         self._good: list[dict[str, Any]] = []
         self._bad: list[dict[str, Any]] = []
@@ -98,7 +98,7 @@ class _Landing:
             self.raw.write(pa.Table.from_pylist(self._good, schema=self.raw.schema))
             self._good = []
         if self._bad:
-            self.quarantine.write(pa.Table.from_pylist(self._bad, schema=QUARANTINE_SCHEMA))
+            self.quarantine.write(pa.Table.from_pylist(self._bad, schema=self.quarantine.schema))
             self._bad = []
 
     def publish(self) -> None:

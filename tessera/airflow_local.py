@@ -14,7 +14,8 @@ import sys
 from datetime import datetime
 from functools import cache
 
-from tessera.home import TesseraHome, dags_folder
+from tessera.home import TesseraHome
+from tessera.resources import dags_folder
 
 log = logging.getLogger(__name__)
 

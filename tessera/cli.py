@@ -38,6 +38,14 @@ def _fail(exc: BaseException) -> None:
     raise typer.Exit(1)
 
 
+def _require_demo() -> None:
+    """The simulated sources are a separate package (`tessera-simulator`), installed by the `demo` extra."""
+    try:
+        import tessera_simulator  # noqa: F401
+    except ImportError:
+        _fail(RuntimeError("this command needs the demo's simulated sources: pip install 'tessera[demo]'"))
+
+
 def _print_lake(home) -> None:
     from tessera.lake_report import lake_report
 
@@ -56,11 +64,12 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the simulation.")] = 42,
 ) -> None:
     """Simulate the source systems and run the pipeline's DAGs end to end on the embedded default."""
+    _require_demo()
     from tessera.airflow_local import configure
 
     home = tessera_home()
     configure(home)
-    from tessera.demo import DemoSettings, run_demo
+    from tessera_simulator.demo import DemoSettings, run_demo
 
     try:
         with console.status("running the demo…") as status:
@@ -70,7 +79,7 @@ def demo(
     _print_lake(home)
     console.print(f"Quarantined records (with reasons): {home.lake / 'quarantine'}")
     _print_marts(home)
-    from tessera.demo import identity_accuracy
+    from tessera_simulator.demo import identity_accuracy
 
     console.print(f"Identity resolution against the simulator's ground truth: {identity_accuracy(home)}")
 
@@ -84,7 +93,8 @@ def simulate(
     serve: Annotated[bool, typer.Option(help="Then serve the CRM and ESP APIs until interrupted.")] = False,
 ) -> None:
     """Create (first time) and advance the simulated CRM, ESP, POS and web sources under $TESSERA_HOME."""
-    from tessera.simulator import Simulator, SimulatorConfig
+    _require_demo()
+    from tessera_simulator import Simulator, SimulatorConfig
 
     home = tessera_home()
     try:
@@ -109,8 +119,8 @@ def _serve(home) -> None:
     import secrets
     import threading
 
-    from tessera.demo import source_connections
-    from tessera.simulator.servers import run_servers
+    from tessera_simulator.demo import source_connections
+    from tessera_simulator.servers import run_servers
 
     token = secrets.token_urlsafe(24)
     with run_servers(home.simulator, token=token) as urls:
@@ -125,19 +135,21 @@ def _serve(home) -> None:
 
 @app.command()
 def extract(
-    source: Annotated[str | None, typer.Argument(help="crm, email, pos or web; all when omitted.")] = None,
+    source: Annotated[
+        str | None, typer.Argument(help="A registered source (see `tessera status`); all when omitted.")
+    ] = None,
     start: Annotated[
         str | None, typer.Option(help="Window start (ISO-8601, UTC); the cursor decides if omitted.")
     ] = None,
     end: Annotated[str | None, typer.Option(help="Window end (ISO-8601, UTC); now when omitted.")] = None,
 ) -> None:
     """Run one extraction outside Airflow: the same code path as the extract DAGs' tasks."""
+    from connectors.registry import registry
     from tessera.airflow_local import configure
-    from tessera.catalog import STREAMS
 
     home = tessera_home()
     configure(home)
-    from tessera.extract import extract_source
+    from tessera.collect import extract_source
 
     def parse(value: str | None) -> datetime | None:
         if value is None:
@@ -145,12 +157,10 @@ def extract(
         ts = datetime.fromisoformat(value)
         return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
 
-    sources = [source] if source else list(STREAMS)
     window_end = parse(end) or datetime.now(UTC).replace(microsecond=0)
     try:
+        sources = [registry().source(source).name] if source else list(registry().sources)
         for name in sources:
-            if name not in STREAMS:
-                raise ValueError(f"unknown source {name!r}; choose one of {', '.join(STREAMS)}")
             for result in extract_source(name, parse(start), window_end, home=home):
                 console.print(result.summary())
     except Exception as exc:  # noqa: BLE001
@@ -164,14 +174,14 @@ def transform(
     ] = False,
     select: Annotated[str | None, typer.Option(help="dbt selection, e.g. 'staging+' (default: everything).")] = None,
     target: Annotated[
-        str, typer.Option(help="dbt target in dbt_project/profiles.yml: duckdb, or postgres (TESSERA_PG_*).")
+        str, typer.Option(help="dbt target in the dbt project's profiles.yml: duckdb, or postgres (TESSERA_PG_*).")
     ] = "duckdb",
 ) -> None:
     """Run the unify step on what is in the lake: dbt build (staging, identity resolution, golden marts).
 
     With `--target postgres` the lake is first loaded into the PostgreSQL database the TESSERA_PG_*
     variables name, and the project is built there."""
-    from tessera.transform import run_transform, target_type
+    from tessera.dbt_runner import run_transform, target_type
 
     home = tessera_home()
     try:
@@ -216,21 +226,70 @@ def train_matcher(
 
     Trains on the profile records in the warehouse's staging tables (run `tessera transform` first),
     or on a simulated world with --simulate. Daily runs only score with the saved model."""
-    from tessera.matcher import MODEL_PATH
-    from tessera.matcher import train_matcher as train
+    from tessera.matcher_training import train_matcher as train
+    from tessera.resources import matcher_model_path
+
+    if simulate is not None:
+        _require_demo()
 
     try:
         with console.status("training the matcher…"):
             model = train(tessera_home(), simulate=simulate, seed=seed)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    console.print(f"matcher model version {model.version} ({model.training_data}) written to {MODEL_PATH}")
+    console.print(f"matcher model version {model.version} ({model.training_data}) written to {matcher_model_path()}")
+
+
+@app.command()
+def generate(
+    check: Annotated[bool, typer.Option("--check", help="Change nothing; fail if a generated file is stale.")] = False,
+) -> None:
+    """Write the files that derive from the source registry: dbt sources YAML and the docs' contract tables."""
+    from connectors.registry import registry
+    from tessera.generated_files import stale_files, write_files
+    from tessera.resources import dbt_project_dir
+
+    root = dbt_project_dir().parent
+    try:
+        if check:
+            stale = stale_files(registry(), root)
+            if stale:
+                listed = "; ".join(f"{f.path.relative_to(root)} ({f.reason})" for f in stale)
+                raise RuntimeError(f"generated files are stale: {listed}. Run `tessera generate`.")
+            console.print(f"generated files are current ({len(registry().sources)} sources)")
+            return
+        written = write_files(registry(), root)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    for path in written:
+        console.print(f"wrote {path.relative_to(root)}")
+    if not written:
+        console.print("generated files were already current")
+
+
+@app.command()
+def paths() -> None:
+    """Print where this installation keeps its data folder, DAGs, dbt project and dbt manifest."""
+    from tessera.resources import dags_folder, dbt_project_dir, manifest_path
+
+    home = tessera_home()
+    try:
+        rows = {
+            "TESSERA_HOME": home.root,
+            "dags folder (AIRFLOW__CORE__DAGS_FOLDER)": dags_folder(),
+            "dbt project": dbt_project_dir(),
+            "dbt manifest": manifest_path(),
+        }
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    for name, path in rows.items():
+        console.print(f"{name}: {path}", soft_wrap=True, highlight=False)
 
 
 @app.command("dbt-parse")
 def dbt_parse(force: Annotated[bool, typer.Option(help="Parse even when the manifest is current.")] = False) -> None:
     """Write the dbt manifest the transform DAG renders from (`make install` runs this)."""
-    from tessera.transform import parse_project
+    from tessera.dbt_runner import parse_project
 
     try:
         path = parse_project(tessera_home(), force=force)

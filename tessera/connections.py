@@ -1,4 +1,4 @@
-"""Source connections are Airflow connections (`tessera_crm`, `tessera_email`, `tessera_pos`, `tessera_web`).
+"""Source connections are Airflow connections, one per registered source: `tessera_<source>`.
 
 Data engineers set them the Airflow way: `AIRFLOW_CONN_TESSERA_CRM`, the UI, or a secrets
 backend. The same lookup serves Airflow tasks and the `tessera extract` command, so both read
@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 
 from connectors.connection import ConnectionInfo
-from tessera.catalog import CONN_IDS
+from connectors.registry import registry
 
 
 def connection_info(source: str) -> ConnectionInfo:
     from airflow.sdk import BaseHook
 
-    conn_id = CONN_IDS[source]
+    conn_id = registry().source(source).conn_id
     try:
         conn = BaseHook.get_connection(conn_id)
     except Exception as exc:  # Airflow raises its own NotFound type, which moved between versions

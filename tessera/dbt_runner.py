@@ -1,9 +1,10 @@
-"""Run the dbt project (`dbt_project/`) from Python, against one `$TESSERA_HOME`.
+"""Run the dbt project from Python, against one `$TESSERA_HOME`: the unify step (`tessera transform`).
 
-The CLI, the demo and Airflow tasks all build the warehouse this way, so they share one
-definition of where the project, its profiles and its artifacts live. Artifacts (manifest, run
-results, logs) go under the home, which keeps separate homes (tests, demos) from overwriting
-each other's and keeps `dbt_project/` free of run output.
+The CLI, the demo and the tests build the warehouse with `run_transform`; Airflow runs the same project
+node by node through Cosmos (`dags/tessera_transform.py`), which renders the DAG from the dbt manifest
+that `parse_project` writes. All of them share one definition of where the project, its profiles and
+its artifacts live. Artifacts (run results, logs) go under the home, which keeps separate homes (tests,
+demos) from overwriting each other's and keeps the project folder free of run output.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dbt.cli.main import dbtRunner, dbtRunnerResult
+from tessera.home import TesseraHome
+from tessera.resources import dbt_project_dir, manifest_path
 
-from tessera.home import PROJECT_ROOT, TesseraHome
+if TYPE_CHECKING:
+    from dbt.cli.main import dbtRunnerResult
 
 log = logging.getLogger(__name__)
 
-DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 _FAILED = {"error", "fail", "runtime error"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -42,9 +45,10 @@ def run_dbt(args: list[str], home: TesseraHome, target: str = "duckdb") -> dbtRu
     """
     home.root.mkdir(parents=True, exist_ok=True)
     artifacts = dbt_artifacts_dir(home)
+    project = dbt_project_dir()
     defaults = {
-        "--project-dir": str(DBT_PROJECT_DIR),
-        "--profiles-dir": str(DBT_PROJECT_DIR),
+        "--project-dir": str(project),
+        "--profiles-dir": str(project),
         "--target-path": str(artifacts / "target"),
         "--log-path": str(artifacts / "logs"),
     }
@@ -53,11 +57,19 @@ def run_dbt(args: list[str], home: TesseraHome, target: str = "duckdb") -> dbtRu
         if option not in args:  # a caller's own choice (e.g. where the manifest goes) wins
             full_args += [option, value]
     log.info("dbt %s", " ".join(args), extra={"home": str(home.root), "target": target})
-    with _environment(TESSERA_HOME=str(home.root)):
+    from dbt.cli.main import dbtRunner
+
+    with _environment(**dbt_environment(home)):
         result = dbtRunner().invoke(full_args)
     if not result.success:
         raise RuntimeError(describe_failure(args, result))
     return result
+
+
+def dbt_environment(home: TesseraHome) -> dict[str, str]:
+    """What the project's `env_var()` calls read: the same data folder and project folder in every process
+    (the CLI, a Cosmos task running in its own copy of the project, an analyst's shell)."""
+    return {"TESSERA_HOME": str(home.root), "TESSERA_DBT_PROJECT_DIR": str(dbt_project_dir())}
 
 
 def describe_failure(args: list[str], result: dbtRunnerResult) -> str:
@@ -90,3 +102,49 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def manifest_is_current(manifest: Path | None = None) -> bool:
+    manifest = manifest or manifest_path()
+    if not manifest.exists():
+        return False
+    built = manifest.stat().st_mtime
+    project = dbt_project_dir()
+    sources = [p for d in ("models", "macros", "seeds", "tests") for p in (project / d).rglob("*") if p.is_file()]
+    sources.append(project / "dbt_project.yml")
+    return all(p.stat().st_mtime <= built for p in sources)
+
+
+def parse_project(home: TesseraHome, force: bool = False) -> Path:
+    """Write the dbt manifest that the transform DAG renders from (skipped when it is current)."""
+    manifest = manifest_path()
+    if force or not manifest_is_current(manifest):
+        run_dbt(["parse", "--target-path", str(manifest.parent)], home)
+    return manifest
+
+
+def target_type(target: str) -> str:
+    """The adapter type (`duckdb`, `postgres`) of a target in `dbt_project/profiles.yml`."""
+    import yaml
+
+    outputs = yaml.safe_load((dbt_project_dir() / "profiles.yml").read_text())["tessera"]["outputs"]
+    if target not in outputs:
+        raise ValueError(f"unknown dbt target {target!r}; dbt_project/profiles.yml defines {', '.join(outputs)}")
+    return outputs[target]["type"]
+
+
+def run_transform(home: TesseraHome, *, full_refresh: bool = False, target: str = "duckdb", select: str | None = None):
+    """`dbt build` of the whole project (or a selection) into this home's warehouse.
+
+    On a PostgreSQL target the lake is loaded into the database first (`tessera/warehouse_load.py`),
+    since PostgreSQL cannot read the Parquet files the sources point at on DuckDB."""
+    if target_type(target) == "postgres":
+        from tessera.warehouse_load import load_lake
+
+        load_lake(home)
+    args = ["build"]
+    if select:
+        args += ["--select", select]
+    if full_refresh:
+        args.append("--full-refresh")
+    return run_dbt(args, home, target=target)

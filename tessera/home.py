@@ -10,8 +10,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
 
 @dataclass(frozen=True)
 class TesseraHome:
@@ -43,7 +41,3 @@ class TesseraHome:
 
 def tessera_home(root: str | os.PathLike | None = None) -> TesseraHome:
     return TesseraHome(Path(root or os.environ.get("TESSERA_HOME") or "data").resolve())
-
-
-def dags_folder() -> Path:
-    return Path(os.environ.get("TESSERA_DAGS_FOLDER") or PROJECT_ROOT / "dags").resolve()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tessera.catalog import STREAMS
+from connectors.registry import registry
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,8 @@ def lake_report(lake: Path) -> list[StreamReport]:
 
     con = duckdb.connect()
     reports = []
-    for source, streams in STREAMS.items():
-        for stream in streams:
-            batches, rows = _count(con, lake / "raw" / source / stream)
-            _, quarantined = _count(con, lake / "quarantine" / source / stream)
-            reports.append(StreamReport(source, stream, batches, rows, quarantined))
+    for contract in registry().streams:
+        batches, rows = _count(con, lake / "raw" / contract.lake_path)
+        _, quarantined = _count(con, lake / "quarantine" / contract.lake_path)
+        reports.append(StreamReport(contract.source, contract.stream, batches, rows, quarantined))
     return reports

@@ -13,13 +13,17 @@ from typing import Any
 from airflow.sdk import Asset, Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from connectors.registry import Registry, Source, registry
 from tessera.alerts import on_task_failure
-from tessera.catalog import STREAMS
 
 #: The fixed tag vocabulary: a stage of the flow plus, for extract DAGs, the source.
 STAGE_TAGS = frozenset({"collect", "unify", "check", "activate", "protect"})
-SOURCE_TAGS = frozenset({"source:crm", "source:email", "source:pos", "source:web"})
-TAG_VOCABULARY = STAGE_TAGS | SOURCE_TAGS | {"tessera"}
+
+
+def tag_vocabulary(sources: Registry | None = None) -> frozenset[str]:
+    """Every tag a Tessera DAG may carry: `tessera`, the stages, and `source:<name>` per registered source."""
+    return STAGE_TAGS | (sources or registry()).source_tags | {"tessera"}
+
 
 START_DATE = datetime.fromisoformat(os.environ.get("TESSERA_START_DATE", "2026-01-01T00:00:00+00:00"))
 
@@ -39,8 +43,12 @@ def raw_asset(source: str, stream: str) -> Asset:
 
 EXTRACT_DOC = """
 ### Extract {source} → lake
-Lands {what} as Parquet under `$TESSERA_HOME/lake/raw/{source}/<stream>/batch_id=<interval start>/`
-(contract: `docs/landing-contract.md`). Each run reads incrementally from the committed cursor,
+Reads the {system} and lands these streams as Parquet under `$TESSERA_HOME/lake/raw/{source}/<stream>/batch_id=<interval start>/`
+(contract: `docs/landing-contract.md`):
+
+{streams}
+
+Each run reads incrementally from the committed cursor,
 re-reading a lookback window for late arrivals; re-running a run replaces its batch.
 
 **Triage a failure:** the task log names the request or record that failed. Source errors
@@ -48,29 +56,37 @@ re-reading a lookback window for late arrivals; re-running a run replaces its ba
 fails is safe to clear and re-run: it resumes from the last committed state, and a batch written
 before a crash but never committed is removed and read again. Records that cannot be parsed do not
 fail the run: they are counted in the log and kept with a reason under `lake/quarantine/{source}/`.
-Connection: `tessera_{source}` (see `docs/connectors.md`).
+Connection: `{conn_id}` (see `docs/connectors.md` and `connectors/sources/{source}/README.md`).
 """
 
 
-def extract_dag(source: str, cron: str, what: str):
+def extract_dags(sources: Registry | None = None) -> dict[str, object]:
+    """One extract DAG per registered source, by DAG id (what `dags/tessera_extract.py` publishes)."""
+    built = [extract_dag(spec) for spec in (sources or registry()).sources.values()]
+    return {d.dag_id: d for d in built}
+
+
+def extract_dag(spec: Source):
     """One extract DAG for one source: a task per stream, each landing one batch per data interval."""
+    source = spec.name
+    streams = "\n".join(f"- `{c.name}`: {c.description}" for c in spec.streams)
 
     @dag(
-        dag_id=f"tessera_extract_{source}",
-        schedule=CronDataIntervalTimetable(cron, timezone="UTC"),
+        dag_id=spec.dag_id,
+        schedule=CronDataIntervalTimetable(spec.schedule, timezone="UTC"),
         start_date=START_DATE,
         catchup=os.environ.get("TESSERA_CATCHUP", "false").lower() == "true",
         max_active_runs=1,
         default_args=NETWORK_TASK_ARGS,
-        tags=["tessera", "collect", f"source:{source}"],
-        doc_md=EXTRACT_DOC.format(source=source, what=what),
+        tags=["tessera", "collect", spec.tag],
+        doc_md=EXTRACT_DOC.format(source=source, system=spec.system, conn_id=spec.conn_id, streams=streams),
     )
     def extract():
-        for stream in STREAMS[source]:
+        for stream in spec.stream_names:
 
             @task(task_id=f"extract_{stream}", outlets=[raw_asset(source, stream)])
             def extract_stream(stream: str = stream, **context: Any) -> dict[str, Any]:
-                from tessera.extract import extract_source
+                from tessera.collect import extract_source
 
                 start = context.get("data_interval_start")
                 end = context.get("data_interval_end") or context["dag_run"].run_after
@@ -113,7 +129,7 @@ MART_ASSETS = (
 )
 
 
-def transform_dag():
+def transform_dag(sources: Registry | None = None):
     """The transform DAG: the dbt project as a Cosmos task group, scheduled on every raw stream's Asset."""
     from functools import reduce
     from operator import and_
@@ -121,14 +137,17 @@ def transform_dag():
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
-    from tessera.transform import DBT_PROJECT_DIR, MANIFEST_PATH
+    from tessera.dbt_runner import dbt_environment
+    from tessera.home import tessera_home
+    from tessera.resources import dbt_project_dir, manifest_path
 
-    if not MANIFEST_PATH.exists():
+    project, manifest = dbt_project_dir(), manifest_path()
+    if not manifest.exists():
         raise FileNotFoundError(
-            f"dbt manifest not found at {MANIFEST_PATH}: run `tessera dbt-parse` (make install does) to render this DAG"
+            f"dbt manifest not found at {manifest}: run `tessera dbt-parse` (make install does) to render this DAG"
         )
     target = os.environ.get("TESSERA_DBT_TARGET", "duckdb")
-    raw_assets = [raw_asset(source, stream) for source, streams in STREAMS.items() for stream in streams]
+    raw_assets = [raw_asset(c.source, c.stream) for c in (sources or registry()).streams]
 
     @dag(
         dag_id="tessera_transform",
@@ -149,9 +168,14 @@ def transform_dag():
     def transform():
         dbt = DbtTaskGroup(
             group_id="dbt",
-            project_config=ProjectConfig(dbt_project_path=DBT_PROJECT_DIR, manifest_path=MANIFEST_PATH),
+            project_config=ProjectConfig(
+                dbt_project_path=project,
+                manifest_path=manifest,
+                # Cosmos runs dbt in a copy of the project: name the data and project folders explicitly.
+                env_vars=dbt_environment(tessera_home()),
+            ),
             profile_config=ProfileConfig(
-                profile_name="tessera", target_name=target, profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"
+                profile_name="tessera", target_name=target, profiles_yml_filepath=project / "profiles.yml"
             ),
             render_config=RenderConfig(
                 load_method=LoadMode.DBT_MANIFEST,

@@ -29,8 +29,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from connectors.contract import CONTRACTS, StreamContract
+from connectors.contract import StreamContract
 from connectors.lake import BATCH_PREFIX, batch_ids, stream_dir
+from connectors.registry import registry
 from tessera.home import TesseraHome
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def load_lake(home: TesseraHome, settings: PostgresSettings | None = None) -> li
         ) from None
     try:
         _ensure_ledger(conn)
-        return [_load_stream(conn, home.lake, contract) for contract in CONTRACTS.values()]
+        return [_load_stream(conn, home.lake, contract) for contract in registry().streams]
     finally:
         conn.close()
 
@@ -174,7 +175,8 @@ def _ensure_table(cur, contract: StreamContract) -> bool:
     """Create the stream's table (or add columns the contract gained); True when it had to be created."""
     schema, table = _quote(contract.source), _quote(contract.stream)
     cur.execute(
-        "select 1 from information_schema.tables where table_schema = %s and table_name = %s", contract.name.split("/")
+        "select 1 from information_schema.tables where table_schema = %s and table_name = %s",
+        (contract.source, contract.stream),
     )
     existed = cur.fetchone() is not None
     cur.execute(f"create schema if not exists {schema}")

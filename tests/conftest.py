@@ -30,7 +30,7 @@ def home(tmp_path, monkeypatch) -> TesseraHome:
 @pytest.fixture(scope="session")
 def dbt_manifest(tmp_path_factory) -> Path:
     """The dbt manifest the transform DAG renders from (written when missing or stale)."""
-    from tessera.transform import parse_project
+    from tessera.dbt_runner import parse_project
 
     return parse_project(TesseraHome(tmp_path_factory.mktemp("parse")))
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from connectors.contract import CONTRACTS, contract_for
+from connectors.contract import contract_for
+from connectors.registry import registry
 
 EXTRACTED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -35,6 +36,6 @@ def land(lake: Path, source: str, stream: str, batch_id: str, rows: list[dict], 
 
 def land_empty_streams(lake: Path, batch_id: str = "00000000T000000Z") -> None:
     """An empty batch for every stream that has none, so every dbt source resolves."""
-    for contract in CONTRACTS.values():
+    for contract in registry().streams:
         if not list((Path(lake) / "raw" / contract.source / contract.stream).glob("batch_id=*/*.parquet")):
             land(lake, contract.source, contract.stream, batch_id, [])

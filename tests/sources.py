@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from connectors.base import Window
 from connectors.connection import ConnectionInfo
 from connectors.extraction import extract
-from connectors.sources import build_streams
+from connectors.registry import registry
 from tessera.home import TesseraHome
 
 TOKEN = "test-token"
@@ -62,8 +62,8 @@ class Sources:
 def running_sources(
     sim_dir: Path, customers: int = 300, seed: int = 7, pos_url: str | None = None
 ) -> Iterator[Sources]:
-    from tessera.simulator import Simulator, SimulatorConfig
-    from tessera.simulator.servers import run_servers
+    from tessera_simulator import Simulator, SimulatorConfig
+    from tessera_simulator.servers import run_servers
 
     config = SimulatorConfig(customers=customers, seed=seed, start_date=date(2026, 1, 1), pos_url=pos_url)
     sim = Simulator(sim_dir, config)
@@ -81,17 +81,21 @@ def sources(tmp_path) -> Iterator[Sources]:
 def extract_all(sources: Sources, source: str, home: TesseraHome, start, end, **extra) -> dict:
     """Extract every stream of a source for [start, end); results by stream name."""
     results = {}
-    for stream in build_streams(source, sources.conn(source, **extra)):
+    for stream in registry().source(source).build_streams(sources.conn(source, **extra)):
         results[stream.contract.stream] = extract(stream, Window(start, end), lake=home.lake, state_dir=home.state)
     return results
 
 
-def simulated_days(sources: Sources, home: TesseraHome, days: int) -> Iterator[int]:
-    """Advance the simulation a day at a time, land every source's new batches, then yield the day (0-based)."""
+def simulated_days(sources: Sources, home: TesseraHome, days: int, initial_load: bool = False) -> Iterator[int]:
+    """Advance the simulation a day at a time, land every source's new batches, then yield the day.
+
+    With `initial_load`, everything the sources hold is landed first (yielded as day 0, the days as 1…`days`),
+    as a first run with no cursor would; otherwise the first day's batch is that first run (days 0…`days`-1)."""
     sim, start = sources.sim, None
-    for day in range(days):
-        sim.advance(days=1)
-        for source in ("crm", "email", "pos", "web"):
+    for day in range(days + 1 if initial_load else days):
+        if day or not initial_load:
+            sim.advance(days=1)
+        for source in registry().sources:
             extract_all(sources, source, home, start, sim.clock)
         start = sim.clock
         yield day

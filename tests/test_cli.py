@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from tessera_simulator.demo import source_connections
 from typer.testing import CliRunner
 
 from tessera.cli import app
-from tessera.demo import source_connections
 from tests.lake_reader import landed
 from tests.sources import TOKEN, running_sources
 
@@ -27,7 +27,7 @@ def test_every_command_has_help(command):
 def test_an_unknown_source_is_a_clear_error_not_a_traceback(home):
     result = runner.invoke(app, ["extract", "erp", "--end", "2026-01-02T00:00:00"])
     assert result.exit_code == 1
-    assert "unknown source 'erp'; choose one of crm, email, pos, web" in result.output
+    assert "unknown source 'erp'; known sources: crm, email, pos, web" in result.output
     assert "Traceback" not in result.output
 
 

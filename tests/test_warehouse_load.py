@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from connectors.contract import CONTRACTS, contract_for
+from connectors.contract import contract_for
 from connectors.lake import BatchWriter, batch_dir
+from connectors.registry import registry
 from tessera.home import TesseraHome
 from tessera.warehouse_load import LEDGER_SCHEMA, LEDGER_TABLE, PostgresSettings, WarehouseLoadError, load_lake
 from tests.dbt.postgres_target import connect, postgres_target
@@ -57,9 +58,9 @@ def test_every_stream_becomes_a_table_with_the_contract_columns_and_the_lake_row
 
     loads = {load.table: load for load in load_lake(home)}
 
-    assert set(loads) == {f"{c.source}.{c.stream}" for c in CONTRACTS.values()}
+    assert set(loads) == {c.name for c in registry().streams}
     assert loads["crm.contacts"].loaded == ["b1", "b2"] and loads["crm.contacts"].rows_loaded == 3
-    for contract in CONTRACTS.values():
+    for contract in registry().streams:
         columns = rows(
             database,
             "select column_name from information_schema.columns "

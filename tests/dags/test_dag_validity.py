@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tessera.catalog import STREAMS
-from tessera.orchestration import TAG_VOCABULARY
+from connectors.registry import registry
+from tessera.orchestration import tag_vocabulary
 
 pytestmark = pytest.mark.unit
 
@@ -29,32 +29,34 @@ def test_dags_import_without_errors(dagbag):
 
 
 def test_expected_dags_and_tasks(dagbag):
-    for source, streams in STREAMS.items():
-        dag = dagbag.dags.get(f"tessera_extract_{source}")
-        assert dag is not None, f"missing tessera_extract_{source}"
-        assert sorted(dag.task_ids) == sorted(f"extract_{s}" for s in streams)
+    for source in registry().sources.values():
+        dag = dagbag.dags.get(source.dag_id)
+        assert dag is not None, f"missing {source.dag_id}"
+        assert sorted(dag.task_ids) == sorted(f"extract_{s}" for s in source.stream_names)
 
 
 def test_every_dag_is_documented_and_tagged(dagbag):
     for dag_id, dag in dagbag.dags.items():
         assert dag.doc_md and "Triage" in dag.doc_md, f"{dag_id} lacks doc_md with triage notes"
-        assert set(dag.tags) <= TAG_VOCABULARY, (
-            f"{dag_id} uses tags outside the vocabulary: {set(dag.tags) - TAG_VOCABULARY}"
+        assert set(dag.tags) <= tag_vocabulary(), (
+            f"{dag_id} uses tags outside the vocabulary: {set(dag.tags) - tag_vocabulary()}"
         )
 
 
 def test_extract_dags_use_data_intervals_retries_and_assets(dagbag):
     from airflow.timetables.interval import CronDataIntervalTimetable
 
-    for source, streams in STREAMS.items():
-        dag = dagbag.dags.get(f"tessera_extract_{source}")
+    for source in registry().sources.values():
+        dag = dagbag.dags.get(source.dag_id)
         assert isinstance(dag.timetable, CronDataIntervalTimetable), "a plain cron schedule has no data window"
+        assert dag.timetable.summary == source.schedule
         assert dag.max_active_runs == 1
-        for stream in streams:
-            task = dag.get_task(f"extract_{stream}")
+        assert source.tag in dag.tags
+        for contract in source.streams:
+            task = dag.get_task(f"extract_{contract.stream}")
             assert task.retries >= 3 and task.retry_exponential_backoff
             assert task.on_failure_callback
-            assert [a.uri for a in task.outlets] == [f"tessera://lake/raw/{source}/{stream}"]
+            assert [a.uri for a in task.outlets] == [f"tessera://lake/raw/{contract.lake_path}"]
 
 
 def test_the_transform_dag_runs_incrementally_unless_asked_for_a_full_refresh(dagbag):

@@ -6,10 +6,10 @@ import os
 from datetime import timedelta
 
 import pytest
+from tessera_simulator.demo import source_connections
 
+from connectors.registry import registry
 from connectors.state import StateStore
-from tessera.catalog import STREAMS
-from tessera.demo import source_connections
 from tests.lake_reader import landed
 from tests.sources import TOKEN, running_sources
 
@@ -32,18 +32,17 @@ def test_extract_dags_land_all_streams_day_by_day_and_reruns_are_idempotent(conn
     counts = {}
     for _ in range(2):
         sim.advance(days=1)
-        for source in STREAMS:
-            run_dag(f"tessera_extract_{source}", sim.clock)
-        counts = {(src, s): landed(home.lake, src, s).num_rows for src, streams in STREAMS.items() for s in streams}
+        for source in registry().sources.values():
+            run_dag(source.dag_id, sim.clock)
+        counts = {c.name: landed(home.lake, c.source, c.stream).num_rows for c in registry().streams}
     assert all(n > 0 for n in counts.values()), counts
     day = (sim.clock - timedelta(days=1)).strftime("%Y%m%dT%H%M%SZ")
-    for source, streams in STREAMS.items():
-        for stream in streams:
-            committed = StateStore(home.state, source, stream).load().batches
-            if source != "web":  # web runs hourly: its last batch starts at the last hour
-                assert day in committed, (source, stream, sorted(committed))
+    for contract in registry().streams:
+        committed = StateStore(home.state, contract.source, contract.stream).load().batches
+        if contract.source != "web":  # web runs hourly: its last batch starts at the last hour
+            assert day in committed, (contract.name, sorted(committed))
 
-    for source in STREAMS:  # the same logical dates again: batches are replaced, not added
-        run_dag(f"tessera_extract_{source}", sim.clock)
-    again = {(src, s): landed(home.lake, src, s).num_rows for src, streams in STREAMS.items() for s in streams}
+    for source in registry().sources.values():  # the same logical dates again: batches are replaced, not added
+        run_dag(source.dag_id, sim.clock)
+    again = {c.name: landed(home.lake, c.source, c.stream).num_rows for c in registry().streams}
     assert again == counts

@@ -5,8 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from tessera.catalog import STREAMS
-from tests.sources import extract_all, running_sources
+from tests.sources import running_sources, simulated_days
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -15,9 +14,8 @@ def test_transform_dag_builds_the_marts_node_by_node(home, airflow_db, dagbag_fo
     from tessera.airflow_local import run_dag
 
     with running_sources(home.simulator, customers=300) as sources:
-        sources.sim.advance(days=1)
-        for source in STREAMS:
-            extract_all(sources, source, home, None, sources.sim.clock)
+        for _ in simulated_days(sources, home, days=1):
+            pass
     run_dag("tessera_transform", sources.sim.clock)
 
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
@@ -31,7 +29,7 @@ def dagbag_for_transform(dbt_manifest):
     """The DAG renders a task per dbt node, with the stitching step in its place in the graph."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from tessera.home import dags_folder
+    from tessera.resources import dags_folder
 
     dag = DagBag(dag_folder=str(dags_folder() / "tessera_transform.py"), safe_mode=False).dags["tessera_transform"]
     stitching = dag.get_task("dbt.int_identity_resolution_model_build")

@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tessera.catalog import STREAMS
 from tessera.home import TesseraHome
-from tests.sources import extract_all, running_sources
+from tests.sources import running_sources, simulated_days
 
 
 def land_simulated_lake(
@@ -22,13 +21,6 @@ def land_simulated_lake(
     """Initial load of every stream up to the simulator's clock, then `days` daily incremental batches;
     `after_day(day)` runs once each day has landed (day 0 is the initial load)."""
     with running_sources(sim_dir, customers=customers, seed=seed) as sources:
-        sim = sources.sim
-        start = None
-        for day in range(days + 1):
-            if day:
-                sim.advance(days=1)
-            for source in STREAMS:
-                extract_all(sources, source, home, start, sim.clock)
-            start = sim.clock
+        for day in simulated_days(sources, home, days, initial_load=True):
             if after_day is not None:
                 after_day(day)

@@ -30,14 +30,14 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tessera.dbt_runner import DBT_PROJECT_DIR, run_dbt
+from tessera.dbt_runner import run_dbt, run_transform
 from tessera.home import TesseraHome
-from tessera.transform import run_transform
+from tessera.resources import dbt_project_dir
 from tessera.warehouse_load import load_lake
 from tests.dbt.postgres_target import connect, postgres_target
 from tests.dbt.simulated_lake import land_simulated_lake
 from tests.sources import throwaway_postgres_database
-from transforms.identity_graph import rules_from_rows, stitch
+from transforms.identity.stitching import rules_from_rows, stitch
 
 pytestmark = pytest.mark.integration
 
@@ -163,7 +163,7 @@ def test_staging_has_the_same_rows_on_both_engines(builds):
 
 
 def test_the_junk_values_seed_loads_as_written_on_both_engines(builds):
-    with open(DBT_PROJECT_DIR / "seeds" / "junk_values.csv", newline="") as f:
+    with open(dbt_project_dir() / "seeds" / "junk_values.csv", newline="") as f:
         written = {(r["value"], r["applies_to"]) for r in csv.DictReader(f)}
     assert {("n/a", "any"), ("none", "any"), ("-", "any"), (".", "any")} <= written
     for build in builds.values():

@@ -1,4 +1,4 @@
-"""Stitching in SQL (PostgreSQL) decides every edge as the Python version does (transforms/identity_graph.py).
+"""Stitching in SQL (PostgreSQL) decides every edge as the Python version does (transforms/identity/stitching.py).
 
 A seeded generator builds households whose members share phones, cards and laptops and whose records carry
 several emails and duplicate CRM contacts, so that many components break a `max_per_customer` limit and are
@@ -24,7 +24,7 @@ from tessera.dbt_runner import run_dbt
 from tessera.home import TesseraHome
 from tests.dbt.postgres_target import connect, postgres_target
 from tests.sources import throwaway_postgres_database
-from transforms.identity_graph import rules_from_rows, stitch
+from transforms.identity.stitching import rules_from_rows, stitch
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,9 @@ from collections import defaultdict
 import duckdb
 import pytest
 
-from tessera.dbt_runner import DBT_PROJECT_DIR, run_dbt
+from tessera.dbt_runner import run_dbt
 from tessera.home import TesseraHome
+from tessera.resources import dbt_project_dir
 from tests.dbt.simulated_lake import land_simulated_lake
 from tests.lake_reader import landed
 
@@ -56,7 +57,7 @@ def rows(home: TesseraHome, sql: str) -> list[dict]:
 
 
 def junk(kind: str) -> set[str]:
-    with open(DBT_PROJECT_DIR / "seeds" / "junk_values.csv", newline="") as f:
+    with open(dbt_project_dir() / "seeds" / "junk_values.csv", newline="") as f:
         return {r["value"] for r in csv.DictReader(f) if r["applies_to"] in (kind, "any")}
 
 

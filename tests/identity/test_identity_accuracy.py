@@ -5,8 +5,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-
-from tessera.simulator.identity_accuracy import linkable_records, pairwise_scores
+from tessera_simulator.identity_accuracy import linkable_records, pairwise_scores
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -8,9 +8,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tessera.dbt_runner import dbt_artifacts_dir
+from tessera.dbt_runner import dbt_artifacts_dir, run_transform
 from tessera.home import TesseraHome
-from tessera.transform import run_transform
 from tests.sources import running_sources, simulated_days
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

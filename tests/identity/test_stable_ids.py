@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import duckdb
 import pytest
 
+from tessera.dbt_runner import run_transform
 from tessera.home import TesseraHome
-from tessera.transform import run_transform
 from tests.lake_writer import land, land_empty_streams
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

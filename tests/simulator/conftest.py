@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from tessera_simulator import DaySummary, Simulator, SimulatorConfig
 
-from tessera.simulator import DaySummary, Simulator, SimulatorConfig
 from tests.simulator.snapshots import files, pos_rows, sqlite_rows
 
 PG_ADMIN_URL = os.environ.get("TESSERA_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")

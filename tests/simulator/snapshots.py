@@ -8,9 +8,8 @@ import sqlite3
 from pathlib import Path
 
 import sqlalchemy as sa
-
-from tessera.simulator import Simulator
-from tessera.simulator.pos import TABLES as POS_TABLES
+from tessera_simulator import Simulator
+from tessera_simulator.pos import TABLES as POS_TABLES
 
 
 def sqlite_rows(path: Path, sql: str, args: tuple = ()) -> list[tuple]:

@@ -8,9 +8,9 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tessera_simulator.pools import NICKNAMES
+from tessera_simulator.timestamps import DAY_MS, HOUR_MS, day_start_ms
 
-from tessera.simulator.pools import NICKNAMES
-from tessera.simulator.timestamps import DAY_MS, HOUR_MS, day_start_ms
 from tests.simulator.conftest import START
 from tests.simulator.snapshots import pos_rows, sqlite_rows, web_events, web_lines
 

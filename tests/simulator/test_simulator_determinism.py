@@ -43,7 +43,7 @@ def test_reopening_in_a_new_process_and_advancing_equals_advancing_in_one_proces
     split.advance(days=1)
     script = textwrap.dedent(
         f"""
-        from tessera.simulator import Simulator
+        from tessera_simulator import Simulator
         sim = Simulator.open({str(tmp_path / "split")!r})
         sim.advance(days=1)
         """

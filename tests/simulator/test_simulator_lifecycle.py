@@ -6,9 +6,9 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from tessera_simulator import Simulator, SimulatorConfig
+from tessera_simulator.simulator import simulated_streams
 
-from tessera.simulator import Simulator, SimulatorConfig
-from tessera.simulator.simulator import STREAMS
 from tests.simulator.conftest import START, make_sim
 from tests.simulator.snapshots import assert_same, snapshot, sqlite_rows
 
@@ -67,7 +67,7 @@ def test_advance_moves_the_clock_a_day_at_a_time_and_summaries_match_the_stores(
     summaries = sim.advance(days=3)
     assert [s.day for s in summaries] == [START, START + timedelta(days=1), START + timedelta(days=2)]
     assert sim.clock == _midnight_after(3)
-    assert all(set(s.counts) == set(STREAMS) for s in summaries)
+    assert all(set(s.counts) == set(simulated_streams()) for s in summaries)
     # every day writes something to each busy stream of this small world
     assert all(s.counts["email.events"] > 0 and s.counts["web.events"] > 0 for s in summaries)
     end_ms = int(sim.clock.timestamp() * 1000)

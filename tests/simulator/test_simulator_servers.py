@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from tessera_simulator.servers import run_servers
+from tessera_simulator.timestamps import parse_iso_ms
 
-from tessera.simulator.servers import run_servers
-from tessera.simulator.timestamps import parse_iso_ms
 from tests.simulator.conftest import make_sim
 from tests.simulator.snapshots import sqlite_rows
 

@@ -59,7 +59,7 @@ class PosTable(CursorStream):
 
     def fetch(self, since: datetime | None, before: datetime) -> Iterator[list[Any]]:
         table = self.table()
-        names = [f.name for f in self.contract.business_fields]
+        names = [c.name for c in self.contract.columns]
         missing = [n for n in names if n not in table.c]
         if missing:
             raise RuntimeError(f"pos: table {table.name!r} lacks columns {missing}")
@@ -96,10 +96,10 @@ class PosTable(CursorStream):
 
     def parse(self, raw: dict[str, Any]) -> dict[str, Any]:
         row: dict[str, Any] = {}
-        for f in self.contract.business_fields:
+        for f in self.contract.columns:
             value = raw.get(f.name)
-            kind = str(f.type)
-            if kind.startswith("timestamp"):
+            kind = f.type
+            if kind == "timestamp":
                 row[f.name] = parse_timestamp(value, f.name)
             elif kind.startswith("decimal"):
                 row[f.name] = parse_decimal(value, f.name)

@@ -1,6 +1,6 @@
 {#-
     The ISO-2 country of a public IP address, from geoip2fast's bundled table; NULL for private or malformed addresses.
-    DuckDB calls `tessera_ip_country`, registered by transforms/duckdb_functions.py (transforms/web_enrichment.py).
+    DuckDB calls `tessera_ip_country`, registered by transforms/enrichment/duckdb_functions.py (transforms/enrichment/web_events.py).
     Other engines (PostgreSQL) would need Python inside the database server, so there it is NULL:
     the enriched column exists on every engine and is filled where the engine can fill it.
 -#}

@@ -1,6 +1,6 @@
 {#-
     The kind of device behind a user agent: `desktop`, `mobile`, `tablet` or `bot`.
-    DuckDB calls `tessera_ua_device_type`, registered by transforms/duckdb_functions.py (transforms/web_enrichment.py).
+    DuckDB calls `tessera_ua_device_type`, registered by transforms/enrichment/duckdb_functions.py (transforms/enrichment/web_events.py).
     Other engines (PostgreSQL) would need Python inside the database server, so there it is NULL:
     the enriched column exists on every engine and is filled where the engine can fill it.
 -#}

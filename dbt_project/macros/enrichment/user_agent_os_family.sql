@@ -1,6 +1,6 @@
 {#-
     The operating system family of a user agent (`Windows`, `iOS`, `Android`), from ua-parser's bundled rules.
-    DuckDB calls `tessera_ua_os_family`, registered by transforms/duckdb_functions.py (transforms/web_enrichment.py).
+    DuckDB calls `tessera_ua_os_family`, registered by transforms/enrichment/duckdb_functions.py (transforms/enrichment/web_events.py).
     Other engines (PostgreSQL) would need Python inside the database server, so there it is NULL:
     the enriched column exists on every engine and is filled where the engine can fill it.
 -#}

@@ -1,5 +1,5 @@
 {#-
-    Deterministic stitching in portable SQL: what `transforms/identity_graph.py::stitch` does, for engines
+    Deterministic stitching in portable SQL: what `transforms/identity/stitching.py::stitch` does, for engines
     where dbt cannot run Python models (PostgreSQL). Same inputs (the edges, the identity_rules and
     identity_blocklist seeds), same output: every edge with `decision`, `reason` and `customer_key`.
 

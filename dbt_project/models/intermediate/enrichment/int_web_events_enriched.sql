@@ -1,7 +1,7 @@
 {#-
     Web events with what their user agent and IP address say about the visitor: device type,
     browser, operating system and country. Computed on DuckDB by Python functions
-    (transforms/web_enrichment.py); NULL on engines without them (see macros/enrichment/).
+    (transforms/enrichment/web_events.py); NULL on engines without them (see macros/enrichment/).
     Incremental like staging: a run enriches only the events staged since the previous run.
 -#}
 {{ config(

@@ -1,4 +1,4 @@
-"""Record-to-record edges from probabilistic matching (transforms/matching.py, Splink on DuckDB).
+"""Record-to-record edges from probabilistic matching (transforms/identity/matching.py, Splink on DuckDB).
 
 Scores the profile records of every source (CRM contacts, ESP subscribers, loyalty members)
 against each other with the saved, trained model (`matcher/person_model.json`; `tessera
@@ -17,14 +17,12 @@ def model(dbt, session):
     dbt.config(materialized="table")
     from pathlib import Path
 
-    from tessera.matcher import MODEL_PATH
-    from transforms.matching import MatcherModel, profile_records_sql, score
+    from transforms.identity.matching import MatcherModel, profile_records_sql, score
 
     # Plain calls on their own lines: dbt finds the settings a Python model reads by parsing it.
     model_setting = dbt.config.meta_get("matcher_model")
     threshold_setting = dbt.config.meta_get("match_probability_threshold")
-    model_path = Path(model_setting) if model_setting else MODEL_PATH
-    matcher = MatcherModel.load(model_path if model_path.is_absolute() else MODEL_PATH.parents[1] / model_path)
+    matcher = MatcherModel.load(Path(model_setting))
     threshold = float(threshold_setting)
 
     # dbt reads refs as literals; each relation's SQL names the staging table, for use as a subquery.

@@ -1,9 +1,9 @@
-"""Stitching: connected components with per-customer limits (transforms/identity_graph.py), on screened edges.
+"""Stitching: connected components with per-customer limits (transforms/identity/stitching.py), on screened edges.
 
 A Python model because connected components over millions of edges want a graph library (scipy), not
 iterated SQL. Blocklist and shared values are decided over the whole graph beforehand
 (`int_identity_edge_screening`), so everything left here is per component, and an incremental run
-re-stitches only the components whose edges changed (transforms/incremental_stitching.py): the result
+re-stitches only the components whose edges changed (transforms/identity/incremental_stitching.py): the result
 is upserted by `record_key`, and records without edges any more arrive as `removed` rows that the
 post-hook deletes. `tessera transform --full-refresh` stitches the whole graph again.
 """
@@ -18,8 +18,8 @@ def model(dbt, session):
     )
     from datetime import UTC, datetime
 
-    from transforms.identity_graph import rules_from_rows
-    from transforms.incremental_stitching import restitch, stitch_all
+    from transforms.identity.incremental_stitching import restitch, stitch_all
+    from transforms.identity.stitching import rules_from_rows
 
     screened = dbt.ref("int_identity_edge_screening").sql_query()
     screened = f"({screened})"

@@ -1,7 +1,7 @@
 {#-
     Deterministic stitching in portable SQL, for engines where dbt does not run Python models (PostgreSQL):
     the same decisions, reasons and customer keys as the Python model `../int_identity_resolution.py`
-    (transforms/identity_graph.py), which builds this model on DuckDB. `macros/identity/stitch_identity_graph.sql`
+    (transforms/identity/stitching.py), which builds this model on DuckDB. `macros/identity/stitch_identity_graph.sql`
     says how, and docs/warehouse-engines.md where the two differ. Here every run stitches the whole graph,
     so every edge's `decided_at` is this run's start.
 -#}

@@ -1,0 +1,1 @@
+"""Enrichment of source values that SQL cannot do well: phone numbers, user agents, IP countries."""

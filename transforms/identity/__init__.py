@@ -1,0 +1,1 @@
+"""Identity resolution: probabilistic matching of profile records and stitching of the identity graph."""

@@ -1,0 +1,239 @@
+"""Incremental stitching: re-stitch only the part of the identity graph that changed since the last run.
+
+Stitching decisions are local to a *raw component* (records and identifier values joined by the edges
+that survive screening, before per-customer limits): its customers, limit decisions and customer keys
+depend on its own edges only, because the global rules (blocklist, shared values) are settled before
+stitching, in the screening model. So an incremental run:
+
+1. compares the screened edges with the previous run's edges by their structure (endpoints, entity,
+   screening decision and the rule values that apply); an edge that appeared, vanished or changed
+   marks both its endpoints;
+2. widens the marked nodes to the previous raw components holding them (the previous customers,
+   joined again through the edges that were refused for a limit), and takes every current edge of
+   those records — a closed part of the new graph, since an unchanged edge joined nothing new;
+3. stitches that part alone with `stitch()`, and marks records that have no edges any more as
+   `removed` (the model's post-hook deletes them after the upsert);
+4. re-emits, with their previous decisions, the records outside that part whose edges changed only
+   in payload (when last seen, match probability, a shared value's count in its reason).
+
+Upserting the result by `record_key` over the previous table gives exactly what `stitch()` gives on
+the whole graph; `tests/transforms/identity/test_incremental_stitching.py` checks this on random graphs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms.identity.stitching import OVER_LIMIT, RECORD, STITCHED, RuleBook, stitch
+
+REMOVED = "removed"
+
+#: What decides an edge's stitching: a change here re-stitches the edge's components.
+STRUCTURE = (
+    "record_key",
+    "source",
+    "stream",
+    "identifier_type",
+    "identifier_value",
+    "entity_key",
+    "decision",
+    "rule_priority",
+    "rule_max_per_customer",
+)
+#: What an edge carries along: a change here only rewrites the edge's record.
+PAYLOAD = ("record_id", "observed_at", "match_probability", "match_detail", "reason")
+
+_TARGET = (
+    f"case when identifier_type = '{RECORD}' then identifier_value "
+    "else chr(31) || identifier_type || chr(31) || identifier_value end"
+)
+
+
+@dataclass(frozen=True)
+class Restitched:
+    """The rows to upsert by `record_key`, and how much of the graph they cover."""
+
+    rows: pa.Table
+    records_restitched: int
+    records_refreshed: int
+    records_removed: int
+    records_total: int
+
+
+def stitch_all(con: duckdb.DuckDBPyConnection, screened: str, rules: RuleBook, decided_at: datetime) -> pa.Table:
+    """The whole graph stitched, typed like the screened edges (a column that is all NULL in pandas
+    would otherwise come back as some other type than the one the next run writes into it)."""
+    con.register(
+        "__stitched_all", stitch(con.sql(f"select * from {screened}").df(), rules).assign(decided_at=decided_at)
+    )
+    try:
+        return con.sql(
+            f"select * from {screened} where false union all by name select * from __stitched_all"
+        ).to_arrow_table()
+    finally:
+        con.unregister("__stitched_all")
+
+
+def restitch(
+    con: duckdb.DuckDBPyConnection, screened: str, previous: str, rules: RuleBook, decided_at: datetime
+) -> Restitched:
+    """Rows that bring the stitching table `previous` up to date with the screened edges `screened`.
+
+    Both are relations (or subqueries) on `con`; `previous` holds what `stitch()` returned last time,
+    with `decided_at`. Re-stitched edges get `decided_at`; refreshed ones keep their previous time.
+    """
+    with _scratch(con) as t:
+        con.execute(f"create temp table {t}_cur as select *, {_TARGET} as target_node from {screened}")
+        # The previous edges as screening saw them: limits are stitching's own decision.
+        con.execute(
+            f"""
+            create temp table {t}_prev as
+            select
+                * replace (
+                    case when decision = '{OVER_LIMIT}' then '{STITCHED}' else decision end as decision,
+                    case when decision = '{OVER_LIMIT}' then null else reason end as reason
+                ),
+                decision as final_decision,
+                reason as final_reason,
+                {_TARGET} as target_node
+            from {previous}
+            """
+        )
+        structure = ", ".join([*STRUCTURE, "target_node"])
+        con.execute(
+            f"""
+            create temp table {t}_changed as
+            select record_key, target_node from (
+                (select {structure} from {t}_cur except select {structure} from {t}_prev)
+                union all
+                (select {structure} from {t}_prev except select {structure} from {t}_cur)
+            )
+            """
+        )
+        # Which previous component each node was in: a record's customer, a value's stitched customer.
+        con.execute(
+            f"""
+            create temp table {t}_node_component as
+            select distinct record_key as node, customer_key as component from {t}_prev
+            union
+            select distinct target_node, customer_key from {t}_prev where final_decision = '{STITCHED}'
+            """
+        )
+        # Units of the previous graph: a component, or a node that was in none (new, or only refused).
+        con.execute(
+            f"""
+            create temp table {t}_units as
+            select distinct coalesce(c.component, n.node) as unit
+            from (select record_key as node from {t}_changed union select target_node from {t}_changed) as n
+            left join {t}_node_component as c on c.node = n.node
+            """
+        )
+        # Components joined through edges refused for a limit were one raw component: widen to all of it.
+        con.execute(
+            f"""
+            create temp table {t}_refused_links as
+            select distinct r.customer_key as a, coalesce(c.component, r.target_node) as b
+            from {t}_prev as r
+            left join {t}_node_component as c on c.node = r.target_node
+            where r.final_decision = '{OVER_LIMIT}'
+            """
+        )
+        while True:
+            added = con.execute(
+                f"""
+                insert into {t}_units
+                select distinct other from (
+                    select b as other from {t}_refused_links where a in (select unit from {t}_units)
+                    union
+                    select a from {t}_refused_links where b in (select unit from {t}_units)
+                ) where other not in (select unit from {t}_units)
+                """
+            ).fetchall()[0][0]
+            if not added:
+                break
+        con.execute(
+            f"""
+            create temp table {t}_affected as
+            select record_key from {t}_prev where customer_key in (select unit from {t}_units)
+            union
+            select record_key from {t}_changed
+            union
+            select target_node from {t}_changed where target_node in (select record_key from {t}_cur)
+            """
+        )
+
+        part = con.sql(
+            f"select * exclude (target_node) from {t}_cur where record_key in (select record_key from {t}_affected)"
+        ).df()
+        parts = []
+        if len(part):
+            con.register(f"{t}_stitched", stitch(part, rules).assign(decided_at=decided_at))
+            parts.append(f"select * from {t}_stitched")
+
+        everything = ", ".join([*STRUCTURE, *PAYLOAD])
+        con.execute(
+            f"""
+            create temp table {t}_refreshed as
+            select distinct record_key from (
+                select {everything} from {t}_cur except select {everything} from {t}_prev
+            )
+            where record_key not in (select record_key from {t}_affected)
+            """
+        )
+        parts.append(
+            f"""
+            select
+                cur.* exclude (target_node, decision, reason),
+                prev.final_decision as decision,
+                case when prev.final_decision = '{OVER_LIMIT}' then prev.final_reason else cur.reason end as reason,
+                prev.customer_key,
+                prev.decided_at
+            from {t}_cur as cur
+            inner join {t}_prev as prev
+                on prev.record_key = cur.record_key
+                and prev.identifier_type = cur.identifier_type
+                and prev.identifier_value = cur.identifier_value
+            where cur.record_key in (select record_key from {t}_refreshed)
+            """
+        )
+        parts.append(
+            f"""
+            select distinct record_key, '{REMOVED}' as decision
+            from {t}_affected
+            where record_key not in (select record_key from {t}_cur)
+            """
+        )
+        typed = f"select * from {previous} where false"
+        rows = con.sql(" union all by name ".join([typed, *parts])).to_arrow_table()
+        removed = rows.filter(pc.equal(rows["decision"], REMOVED)).num_rows
+        counts = con.execute(
+            f"""
+            select
+                (select count(*) from {t}_affected where record_key in (select record_key from {t}_cur)),
+                (select count(*) from {t}_refreshed),
+                (select count(distinct record_key) from {t}_cur)
+            """
+        ).fetchall()[0]
+        if len(part):
+            con.unregister(f"{t}_stitched")
+    return Restitched(rows, counts[0], counts[1], removed, counts[2])
+
+
+@contextmanager
+def _scratch(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
+    """A prefix for this call's temporary tables, dropped afterwards."""
+    prefix = "__restitch"
+    try:
+        yield prefix
+    finally:
+        for (name,) in con.execute(
+            "select table_name from duckdb_tables() where temporary and starts_with(table_name, ?)", [prefix]
+        ).fetchall():
+            con.execute(f'drop table if exists temp."{name}"')
