@@ -13,6 +13,8 @@ from collections import defaultdict
 import duckdb
 import pytest
 
+from connectors.contract import contract_for
+from connectors.registry import registry
 from tessera.dbt_runner import run_dbt
 from tessera.home import TesseraHome
 from tessera.resources import dbt_project_dir
@@ -23,14 +25,6 @@ pytestmark = pytest.mark.integration
 
 SELECTION = ["--select", "+staging", "+int_web_events_enriched"]
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-KEYS = {
-    ("crm", "contacts"): "contact_id",
-    ("email", "subscribers"): "subscriber_id",
-    ("email", "events"): "event_id",
-    ("pos", "loyalty_members"): "loyalty_id",
-    ("pos", "transactions"): "transaction_id",
-    ("web", "events"): "message_id",
-}
 
 
 @pytest.fixture(scope="module")
@@ -67,31 +61,35 @@ def latest_versions(home: TesseraHome, source: str, stream: str) -> dict[str, di
     ordered_by = "updated_at" if any("updated_at" in r for r in table[:1]) else "occurred_at"
     latest: dict[str, dict] = {}
     for record in sorted(table, key=lambda r: (r[ordered_by], r["_extracted_at"], r["_batch_id"])):
-        latest[record[KEYS[(source, stream)]]] = record
+        latest[record[contract_for(source, stream).key]] = record
     return latest
 
 
-def test_the_build_ran_the_unit_tests_models_and_data_tests(built):
-    _, result = built
-    by_type = defaultdict(list)
+def test_the_build_ran_every_selected_unit_test_model_and_data_test_and_all_passed(built):
+    home, result = built
+    ran = defaultdict(dict)
     for node_result in result.result.results:
-        by_type[node_result.node.resource_type].append(str(node_result.status))
-    assert len(by_type["unit_test"]) >= 12 and set(by_type["unit_test"]) == {"pass"}
-    assert len(by_type["model"]) == 7 and set(by_type["model"]) == {"success"}
-    assert len(by_type["test"]) > 40 and set(by_type["test"]) == {"pass"}
+        ran[str(node_result.node.resource_type)][node_result.node.name] = str(node_result.status)
+    for resource_type, status in (("unit_test", "pass"), ("model", "success"), ("test", "pass")):
+        listed = run_dbt(["ls", *SELECTION, "--resource-type", resource_type, "--output", "name"], home).result
+        assert set(ran[resource_type]) == {name.split(".")[-1] for name in listed}, resource_type
+        assert set(ran[resource_type].values()) == {status}, resource_type
+    staging = {f"stg_{c.source}__{c.stream}" for c in registry().streams}
+    assert set(ran["model"]) == staging | {"int_web_events_enriched"}
+    assert {name.split("_")[0] for name in ran["unit_test"]} >= {"stg"}
 
 
 def test_models_land_in_the_staging_and_intermediate_schemas(warehouse):
     tables = {(r["table_schema"], r["table_name"]) for r in rows(warehouse, "select * from information_schema.tables")}
-    for source, stream in KEYS:
-        assert ("staging", f"stg_{source}__{stream}") in tables
+    for contract in registry().streams:
+        assert ("staging", f"stg_{contract.source}__{contract.stream}") in tables
     assert ("intermediate", "int_web_events_enriched") in tables
 
 
-@pytest.mark.parametrize(("source", "stream"), sorted(KEYS))
+@pytest.mark.parametrize(("source", "stream"), [(c.source, c.stream) for c in registry().streams])
 def test_one_row_per_landed_record_at_its_latest_version(built, warehouse, source, stream):
     home, _ = built
-    key = KEYS[(source, stream)]
+    key = contract_for(source, stream).key
     latest = latest_versions(home, source, stream)
     expected = {k for k, r in latest.items() if not r.get("is_deleted")}
     staged = [r[key] for r in rows(warehouse, f"select {key} from staging.stg_{source}__{stream}")]

@@ -8,9 +8,10 @@ from tessera.home import TesseraHome
 from tests.sources import running_sources, simulated_days
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def unified(tmp_path_factory) -> TesseraHome:
-    """1,500 simulated people over three days, landed by the connectors and built by dbt."""
+    """1,500 simulated people over three days, landed by the connectors and built by dbt: built once per
+    session (per xdist worker; the modules that read it share the `unified` xdist group, so one worker)."""
     from tessera.dbt_runner import run_transform
 
     home = TesseraHome(tmp_path_factory.mktemp("unified"))
