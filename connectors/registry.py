@@ -18,6 +18,7 @@ import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from connectors.contract import StreamContract
@@ -101,9 +102,9 @@ class Source:
     def tag(self) -> str:
         return f"source:{self.name}"
 
-    @property
-    def package(self) -> str:
-        return f"{SOURCES_PACKAGE}.{self.name}"
+    def folder(self) -> Path:
+        """The source's folder: where its factory's module lives (imports the reading code)."""
+        return Path(importlib.import_module(self.factory.partition(":")[0]).__file__).parent
 
     @property
     def stream_names(self) -> tuple[str, ...]:

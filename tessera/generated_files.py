@@ -3,7 +3,8 @@
 The registry (`connectors/registry.py`) is the truth; these files are copies that other tools read:
 - `dbt_project/models/staging/<source>/_<source>__sources.yml`: dbt's sources, with column types,
   descriptions and PII flags;
-- the tables of `docs/landing-contract.md` and `docs/connectors.md`, between generated-region markers.
+- the tables of `docs/landing-contract.md` and `docs/connectors.md`, and the "Streams and connection" part
+  of each source's README, between generated-region markers.
 
 `tessera generate --check` (run by `make lint`) fails when any of them is stale, naming the file.
 """
@@ -131,6 +132,25 @@ def connectors_regions(registry: Registry) -> dict[str, str]:
     return {"sources": "\n".join(sources), "connections": "\n".join(connections)}
 
 
+def source_readme_regions(source: Source) -> dict[str, str]:
+    options = "; ".join(
+        f"`{o.name}`"
+        + (f" (default {o.default})" if o.default else "")
+        + (f": {o.description}" if o.description else "")
+        for o in source.connection.options
+    )
+    streams = "\n".join(
+        f"- `{c.name}` → `lake/raw/{c.lake_path}/`, key `{c.key}`: {c.description}" for c in source.streams
+    )
+    return {
+        "streams and connection": (
+            f"{streams}\n\nAirflow connection `{source.conn_id}` (type `{source.connection.conn_type}`): "
+            f"{source.connection.fields}. Options in `extra`: {options or 'none'}.\n"
+            f"DAG `{source.dag_id}`, schedule `{source.schedule}` (UTC), tag `{source.tag}`."
+        )
+    }
+
+
 def _replace_regions(text: str, regions: dict[str, str], path: Path) -> str:
     for name, body in regions.items():
         begin, end = BEGIN.format(name=name), END.format(name=name)
@@ -148,11 +168,16 @@ def rendered_files(registry: Registry, root: Path) -> dict[Path, str]:
         root / "dbt_project" / "models" / "staging" / s.name / f"_{s.name}__sources.yml": sources_yaml(s)
         for s in registry.sources.values()
     }
-    for doc, regions in (
-        ("landing-contract.md", landing_contract_regions(registry)),
-        ("connectors.md", connectors_regions(registry)),
-    ):
-        path = root / "docs" / doc
+    documents = [
+        (root / "docs" / "landing-contract.md", landing_contract_regions(registry)),
+        (root / "docs" / "connectors.md", connectors_regions(registry)),
+    ]
+    for source in registry.sources.values():
+        readme = source.folder() / "README.md"
+        if not readme.exists():
+            raise FileNotFoundError(f"{readme}: every source folder needs a README (see docs/connectors.md)")
+        documents.append((readme, source_readme_regions(source)))
+    for path, regions in documents:
         files[path] = _replace_regions(path.read_text(), regions, path)
     return files
 

@@ -76,7 +76,7 @@ def test_explain_shows_what_merge_protection_kept_out_with_the_reason_for_each_d
         expected = [(r, t, mask_identifier(t, v), d, why) for c, r, t, v, d, why in kept if c == customer_id]
         explanation = explain_customer(unified, customer_id)
         assert explanation.kept_out == expected
-        for _, identifier_type, _, shown_decision, reason in explanation.kept_out:
+        for *_, shown_decision, reason in explanation.kept_out:
             found = REASONS[shown_decision].match(reason)
             assert found, f"{shown_decision}: {reason!r}"
             if shown_decision == "over_limit":  # names the limit the merge would break, on any identifier type

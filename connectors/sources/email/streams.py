@@ -1,4 +1,4 @@
-"""ESP subscribers (by `last_changed`) and events (by `timestamp`), both paginated by cursor tokens."""
+"""Email service provider subscribers (by `last_changed`) and events (by `timestamp`), paginated by cursor tokens."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ EVENT_TYPES = frozenset({"sent", "delivered", "open", "click", "bounce", "unsubs
 STATUSES = frozenset({"subscribed", "unsubscribed", "cleaned", "bounced"})
 
 
-class _EspStream(CursorStream):
+class _EmailStream(CursorStream):
     path: str
     items_key: str
     since_param: str
@@ -43,7 +43,7 @@ class _EspStream(CursorStream):
                 return
 
 
-class EspSubscribers(_EspStream):
+class EmailSubscribers(_EmailStream):
     contract = contract_for("email", "subscribers")
     cursor_field = "updated_at"
     path, items_key = "/3.0/members", "members"
@@ -67,7 +67,7 @@ class EspSubscribers(_EspStream):
         }
 
 
-class EspEvents(_EspStream):
+class EmailEvents(_EmailStream):
     contract = contract_for("email", "events")
     cursor_field = "occurred_at"
     path, items_key = "/3.0/events", "events"
@@ -93,4 +93,4 @@ class EspEvents(_EspStream):
 def streams(conn: ConnectionInfo) -> list[Stream]:
     client = ApiClient(conn.base_url(), conn.password, name="email", retry=retry_policy(conn))
     page_size, lookback = conn.option("page_size", 500, int), conn.lookback()
-    return [EspSubscribers(client, page_size, lookback), EspEvents(client, page_size, lookback)]
+    return [EmailSubscribers(client, page_size, lookback), EmailEvents(client, page_size, lookback)]

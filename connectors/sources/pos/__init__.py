@@ -20,7 +20,7 @@ SOURCE = Source(
             ConnectionOption("url", "", "any SQLAlchemy URL"),
             ConnectionOption("db_schema", ""),
             ConnectionOption("page_size", "5000"),
-            ConnectionOption("lookback_hours", "6"),
+            ConnectionOption("lookback_hours", "6", "late till uploads arrive with an older `occurred_at`"),
         ),
     ),
     factory="connectors.sources.pos.tables:streams",
