@@ -183,12 +183,16 @@ def rendered_files(registry: Registry, root: Path) -> dict[Path, str]:
 
 
 def stale_files(registry: Registry, root: Path) -> list[StaleFile]:
+    rendered = rendered_files(registry, root)
     stale = []
-    for path, text in rendered_files(registry, root).items():
+    for path, text in rendered.items():
         if not path.exists():
             stale.append(StaleFile(path, "missing"))
         elif path.read_text() != text:
             stale.append(StaleFile(path, "differs from the registry"))
+    for path in sorted((root / "dbt_project" / "models" / "staging").glob("*/_*__sources.yml")):
+        if path not in rendered and path.read_text().startswith(HEADER.split("{")[0]):
+            stale.append(StaleFile(path, "generated for a source that is no longer registered: delete it"))
     return stale
 
 
