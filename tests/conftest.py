@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tessera.resources import dags_folder  # light: imports no Airflow
+
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="tessera-airflow-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "dags")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_folder())
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")

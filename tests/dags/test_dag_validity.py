@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from connectors.registry import registry
 from tessera.orchestration import tag_vocabulary
+from tessera.resources import dags_folder
 
 pytestmark = pytest.mark.unit
 
-DAGS = Path(__file__).resolve().parents[2] / "dags"
+DAGS = dags_folder()
 
 
 @pytest.fixture(scope="module")
