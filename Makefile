@@ -44,6 +44,7 @@ wheel: install  ## build the installable wheel (dist/), with the dbt project, DA
 lint: install  ## ruff on the Python; generated files current; sqlfluff on the dbt models as dbt compiles them
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 	$(BIN)/tessera generate --check
+	$(BIN)/python -m benchmarks.report --check
 	scratch=$$(mktemp -d) && cd dbt_project && TESSERA_HOME=$$scratch DBT_TARGET_PATH=$$scratch/target \
 		../$(BIN)/sqlfluff lint models; status=$$?; rm -rf $$scratch; exit $$status
 

@@ -7,180 +7,85 @@ the two says what the connector's extra work costs (the API round trips, parsing
 quarantine, the Parquet landing, state) on this machine today, so figures from a shared, noisy
 machine stay comparable from run to run.
 
-Every measured run is a child process of its own, so its peak memory (`ru_maxrss`) is its own.
-The children are this module started with the hidden `--child` flag; they print one JSON line.
+Every measured run is a child process of its own (`benchmarks/harness/children.py`), so its peak
+memory (`ru_maxrss`) is its own.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import platform
-import resource
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import run_command
-from benchmarks.scales import positive_int
+from benchmarks.harness.children import run_child
+from benchmarks.harness.command import BenchmarkError, run_command
+from benchmarks.harness.landing import run_landing, running_servers
+from benchmarks.harness.options import add_scale_options, resolve_scales
+from benchmarks.harness.probes import measure_streams, read_through
+from benchmarks.harness.readme import record_results
+from benchmarks.harness.results import ResultsFile
+from benchmarks.harness.stores import STORE_TABLES
+from benchmarks.harness.tables import Column, Table, cell, ratio, table_of, text_table
+from benchmarks.harness.world import World, prepare_world, store_files
 
 log = logging.getLogger("benchmarks.extraction")
 
-CONNECTORS = ("crm", "email", "pos", "web")
-START_DATE = date(2026, 1, 1)
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-TOKEN_ENV = "TESSERA_BENCH_TOKEN"
-
-#: Starts a measured child from a small Python process. Linux folds the resident size of the
-#: process that calls exec() into the new program's `ru_maxrss`, so a child started straight
-#: from this parent (which holds the HTTP servers and the world it built) would report the
-#: parent's peak instead of its own.
-LAUNCHER = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
+DEFAULT_SCALES = (100_000,)
 
 
-@dataclass(frozen=True)
-class StoreTable:
-    """One table behind a SQL-backed source, and how the connector's window end filters it."""
+def source_names() -> list[str]:
+    """Every registered source, in the registry's order."""
+    from connectors.registry import registry
 
-    stream: str  # the connector's stream name
-    table: str
-    time_column: str
-    bound: str  # "epoch_ms" (the API stores) or "naive_text" (SQLAlchemy DateTime on SQLite)
+    return list(registry().sources)
 
 
-#: The SQLite file and tables each API or database reads from.
-SQLITE_STORES: dict[str, tuple[str, tuple[StoreTable, ...]]] = {
-    "crm": ("crm.sqlite", (StoreTable("contacts", "contacts", "updated_ms", "epoch_ms"),)),
-    "email": (
-        "esp.sqlite",
-        (
-            StoreTable("subscribers", "members", "last_changed_ms", "epoch_ms"),
-            StoreTable("events", "events", "ts_ms", "epoch_ms"),
-        ),
-    ),
-    "pos": (
-        "pos.sqlite",
-        (
-            StoreTable("loyalty_members", "loyalty_members", "updated_at", "naive_text"),
-            StoreTable("transactions", "transactions", "occurred_at", "naive_text"),
-        ),
-    ),
-}
+# The baselines: run inside a child process --------------------------------------------------------
 
 
-class BenchmarkError(Exception):
-    """A benchmark step failed; the message says which and what the child printed."""
-
-
-# The measured work: runs inside a child process --------------------------------------------------
-
-
-def peak_memory_mb() -> float:
-    """This process's peak resident set size (`ru_maxrss` is KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
-
-
-def connection_for(source: str, sim_dir: Path, crm_url: str, esp_url: str, token: str):
-    """The connection a user would configure for one simulated source (as `tests/sources.py` does)."""
-    from connectors.connection import ConnectionInfo
-
-    if source in ("crm", "email"):
-        url = crm_url if source == "crm" else esp_url
-        return ConnectionInfo(f"tessera_{source}", "http", host=url, password=token)
-    if source == "pos":
-        return ConnectionInfo("tessera_pos", "sqlite", extra={"url": f"sqlite:///{sim_dir / 'pos.sqlite'}"})
-    return ConnectionInfo("tessera_web", "fs", extra={"path": str(sim_dir / "web")})
-
-
-#: A piece of measured work: reads or extracts every stream, returning per-stream figures.
-Work = Callable[[], dict[str, dict[str, Any]]]
-
-
-def connector_work(
-    source: str,
-    sim_dir: Path,
-    clock: datetime,
-    out_dir: Path,
-    crm_url: str,
-    esp_url: str,
-    token: str,
-    start: datetime | None = None,
-) -> Work:
-    """Every stream of `source` for the window [start, clock) into the lake in `out_dir`: with no
-    `start`, a first full load into a fresh lake; with one, the next batch on top of its cursors."""
-    from connectors.base import Window
-    from connectors.extraction import extract
-    from connectors.sources import build_streams
-
-    # Configuring the streams imports every source package; that stays outside the timing.
-    configured = build_streams(source, connection_for(source, sim_dir, crm_url, esp_url, token))
-
-    def work() -> dict[str, dict[str, Any]]:
-        streams = {}
-        for stream in configured:
-            started = time.perf_counter()
-            result = extract(stream, Window(start, clock), lake=out_dir / "lake", state_dir=out_dir / "state")
-            streams[result.stream] = {
-                "rows": result.rows,
-                "quarantined": result.quarantined,
-                "seconds": time.perf_counter() - started,
-            }
-        return streams
-
-    return work
-
-
-def _bound_value(clock: datetime, bound: str) -> int | str:
-    utc = clock.astimezone(UTC)
-    if bound == "epoch_ms":
-        return int(utc.timestamp() * 1000)
-    return utc.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-
-
-def sqlite_baseline_work(source: str, sim_dir: Path, clock: datetime) -> Work:
+def sqlite_baseline(source: str, sim_dir: str, clock: str) -> dict[str, Any]:
     """Each table behind `source`, up to `clock`, read with one `fetchall` into a `pyarrow` table."""
     import sqlite3
 
     import pyarrow as pa
 
-    filename, tables = SQLITE_STORES[source]
+    from connectors.registry import registry
+
+    tables = {c.stream: STORE_TABLES[c.name] for c in registry().source(source).streams}
+    [filename] = {t.filename for t in tables.values()}
+    window_end = datetime.fromisoformat(clock)
 
     def work() -> dict[str, dict[str, Any]]:
         streams = {}
-        conn = sqlite3.connect(f"file:{sim_dir / filename}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"file:{Path(sim_dir) / filename}?mode=ro", uri=True)
         try:
-            for spec in tables:
+            for stream, spec in tables.items():
                 started = time.perf_counter()
                 cursor = conn.execute(
-                    f"SELECT * FROM {spec.table} WHERE {spec.time_column} < ?", (_bound_value(clock, spec.bound),)
+                    f"SELECT * FROM {spec.table} WHERE {spec.time_column} < ?", (spec.window_end(window_end),)
                 )
                 names = [d[0] for d in cursor.description]
                 rows = cursor.fetchall()
                 # One list per column is quicker than transposing with zip(*rows) (measured: ~25 %).
                 table = pa.table({name: pa.array([row[i] for row in rows]) for i, name in enumerate(names)})
                 del rows
-                streams[spec.stream] = {"rows": table.num_rows, "seconds": time.perf_counter() - started}
+                streams[stream] = {"rows": table.num_rows, "seconds": time.perf_counter() - started}
                 del table
         finally:
             conn.close()
         return streams
 
-    return work
+    return measure_streams(work)
 
 
-def web_baseline_work(sim_dir: Path) -> Work:
+def web_baseline(source: str, sim_dir: str, clock: str) -> dict[str, Any]:
     """Every dropped event file read by DuckDB's `read_json` into one Arrow table.
 
     With `ignore_errors` a line that is not JSON becomes a row of nulls rather than being
@@ -194,135 +99,27 @@ def web_baseline_work(sim_dir: Path) -> Work:
             # `con.sql(...)`, not `con.execute(...)`: DuckDB copies the rows once more on the DB-API path.
             table = con.sql(
                 "SELECT * FROM read_json($files, format = 'newline_delimited', ignore_errors = true)",
-                params={"files": str(sim_dir / "web" / "**" / "*.jsonl.gz")},
+                params={"files": str(Path(sim_dir) / "web" / "**" / "*.jsonl.gz")},
             ).to_arrow_table()
         finally:
             con.close()
         return {"events": {"rows": table.num_rows, "seconds": time.perf_counter() - started}}
 
-    return work
+    return measure_streams(work)
 
 
-def warm_up_pyarrow() -> None:
-    """Pay pyarrow's one-time lazy imports (its first conversion imports pandas, about a second)
-    before the clock starts, as both the connector and the baseline would otherwise pay them."""
-    import pyarrow as pa
-
-    pa.array([0])
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def run_work(work: Work) -> dict[str, Any]:
-    """Time one piece of work: wall and CPU seconds, totals over its streams, and the process's peak memory."""
-    cpu, started = cpu_seconds(), time.perf_counter()
-    streams = work()
-    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
-    return {
-        "seconds": seconds,
-        "cpu_seconds": cpu,
-        "rows": sum(s["rows"] for s in streams.values()),
-        "quarantined": sum(s.get("quarantined", 0) for s in streams.values()),
-        "peak_mb": peak_memory_mb(),
-        "streams": streams,
-    }
-
-
-def child_main(args: argparse.Namespace) -> int:
-    """Run one measured piece of work and print its figures as one JSON line."""
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    sim_dir, clock = Path(args.sim_dir), datetime.fromisoformat(args.clock)
-    if args.child == "connector":
-        token = os.environ[TOKEN_ENV]
-        start = datetime.fromisoformat(args.window_start) if args.window_start else None
-        work = connector_work(args.source, sim_dir, clock, Path(args.out_dir), args.crm_url, args.esp_url, token, start)
-    elif args.source == "web":
-        work = web_baseline_work(sim_dir)
-    else:
-        work = sqlite_baseline_work(args.source, sim_dir, clock)
-    warm_up_pyarrow()
-    print(json.dumps(run_work(work)))
-    return 0
+def run_baseline(source: str, world: World) -> dict[str, Any]:
+    """The baseline of one source in a fresh child process; its figures."""
+    return run_child(
+        f"benchmarks.extraction:{'web_baseline' if source == 'web' else 'sqlite_baseline'}",
+        f"the baseline run for {source}",
+        source=source,
+        sim_dir=str(world.sim_dir),
+        clock=world.clock.isoformat(),
+    )
 
 
 # The run: world, servers, children, figures -----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class World:
-    sim_dir: Path
-    clock: datetime
-    customers: int
-    seed: int
-    setup: str  # what preparing it took: "built", "advanced" or "reused"
-    setup_seconds: float
-
-
-def prepare_world(workdir: Path, customers: int, seed: int) -> World:
-    """A world of `customers` advanced at least one day past its start, built only if not there."""
-    from tessera_simulator import Simulator, SimulatorConfig
-
-    sim_dir = workdir / f"world-c{customers}-s{seed}"
-    existed = (sim_dir / "state.json").exists()
-    started = time.perf_counter()
-    sim = Simulator(sim_dir, SimulatorConfig(customers=customers, seed=seed, start_date=START_DATE))
-    sim.initialize()
-    advanced = sim.clock.date() <= START_DATE
-    if advanced:
-        sim.advance(days=1)
-    setup = "reused" if existed and not advanced else "advanced" if existed else "built"
-    return World(sim_dir, sim.clock, customers, seed, setup, time.perf_counter() - started)
-
-
-def warm_page_cache(sim_dir: Path) -> None:
-    """Read every store file once, so neither the connector nor its baseline pays for a cold disk."""
-    paths = [sim_dir / f for f in ("crm.sqlite", "esp.sqlite", "pos.sqlite")]
-    paths += sorted((sim_dir / "web").glob("*/*/*/*/*.jsonl.gz"))
-    for path in paths:
-        if path.exists():
-            with open(path, "rb") as fh:
-                while fh.read(1 << 20):
-                    pass
-
-
-@contextmanager
-def running_servers(sim_dir: Path, token: str) -> Iterator[tuple[str, str]]:
-    from tessera_simulator.servers import run_servers
-
-    with run_servers(sim_dir, token=token) as urls:
-        yield urls.crm, urls.esp
-
-
-def run_child(
-    kind: str,
-    source: str,
-    world: World,
-    out_dir: Path,
-    urls: tuple[str, str],
-    token: str,
-    start: datetime | None = None,
-) -> dict:
-    """One measured run in a fresh child process (a connector's window starts at `start`); its figures."""
-    command = [
-        *(sys.executable, "-S", "-c", LAUNCHER),
-        *(sys.executable, "-m", "benchmarks.extraction", "--child", kind, "--source", source),
-        *("--sim-dir", str(world.sim_dir), "--clock", world.clock.isoformat(), "--out-dir", str(out_dir)),
-        *("--crm-url", urls[0], "--esp-url", urls[1]),
-        *(("--window-start", start.isoformat()) if start else ()),
-    ]
-    proc = subprocess.run(
-        command, cwd=PROJECT_ROOT, env={**os.environ, TOKEN_ENV: token}, capture_output=True, text=True, check=False
-    )
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-20:])
-        raise BenchmarkError(
-            f"the {kind} run for {source} failed (exit {proc.returncode}); its last output:\n{tail or '(none)'}"
-        )
-    return json.loads(lines[-1])
 
 
 def measure(world: World, sources: list[str], repeat: int, workdir: Path) -> dict[str, dict[str, list[dict]]]:
@@ -338,7 +135,10 @@ def measure(world: World, sources: list[str], repeat: int, workdir: Path) -> dic
                     shutil.rmtree(out_dir, ignore_errors=True)
                     out_dir.mkdir(parents=True)
                     try:
-                        figures = run_child(kind, source, world, out_dir, urls, token)
+                        if kind == "connector":
+                            figures = run_landing(source, world, out_dir, urls, token)
+                        else:
+                            figures = run_baseline(source, world)
                     finally:
                         shutil.rmtree(out_dir, ignore_errors=True)
                     runs[source][kind].append(figures)
@@ -358,10 +158,6 @@ def measure(world: World, sources: list[str], repeat: int, workdir: Path) -> dic
 
 def _median(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs)
-
-
-def _ratio(a: float, b: float) -> float | None:
-    return a / b if b else None
 
 
 def _stream_summary(name: str, connector_runs: list[dict], baseline_runs: list[dict]) -> dict[str, Any]:
@@ -409,111 +205,63 @@ def summarise(source: str, connector_runs: list[dict], baseline_runs: list[dict]
         "baseline_cpu_seconds": _median(baseline_runs, "cpu_seconds"),
         "baseline_rows_per_s": base["rows"] / base_seconds,
         "baseline_peak_mb": base_peak,
-        "time_ratio": _ratio(seconds, base_seconds),
-        "memory_ratio": _ratio(peak, base_peak),
+        "time_ratio": ratio(seconds, base_seconds),
+        "memory_ratio": ratio(peak, base_peak),
         "records_match": records == base["rows"],
         "runs": {"connector": connector_runs, "baseline": baseline_runs},
     }
 
 
-COLUMNS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
-    ("connector", "connector", str),
-    ("rows", "rows", lambda v: f"{v:,}"),
-    ("quarantined", "quarantined", lambda v: f"{v:,}"),
-    ("seconds", "seconds", lambda v: f"{v:.2f}"),
-    ("rows/s", "rows_per_s", lambda v: f"{v:,.0f}"),
-    ("peak MB", "peak_mb", lambda v: f"{v:.0f}"),
-    ("baseline s", "baseline_seconds", lambda v: f"{v:.2f}"),
-    ("baseline rows/s", "baseline_rows_per_s", lambda v: f"{v:,.0f}"),
-    ("baseline MB", "baseline_peak_mb", lambda v: f"{v:.0f}"),
-    ("time ×", "time_ratio", lambda v: "n/a" if v is None else f"{v:.1f}"),
-    ("memory ×", "memory_ratio", lambda v: "n/a" if v is None else f"{v:.2f}"),
+COLUMNS: tuple[Column, ...] = (
+    ("connector", cell("connector")),
+    ("rows", cell("rows", ",")),
+    ("quarantined", cell("quarantined", ",")),
+    ("seconds", cell("seconds", ".2f")),
+    ("rows/s", cell("rows_per_s", ",.0f")),
+    ("peak MB", cell("peak_mb", ".0f")),
+    ("baseline s", cell("baseline_seconds", ".2f")),
+    ("baseline rows/s", cell("baseline_rows_per_s", ",.0f")),
+    ("baseline MB", cell("baseline_peak_mb", ".0f")),
+    ("time ×", cell("time_ratio", ".1f")),
+    ("memory ×", cell("memory_ratio", ".2f")),
 )
 
 
-def format_table(results: list[dict[str, Any]]) -> str:
-    header = [title for title, _, _ in COLUMNS]
-    body = [[fmt(row[key]) for _, key, fmt in COLUMNS] for row in results]
-    widths = [max(len(cells[i]) for cells in [header, *body]) for i in range(len(COLUMNS))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(cells) for cells in body)])
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
+def readme_tables(report: dict[str, Any]) -> dict[str, Table]:
+    """The results table, one row per connector: what the run prints and the README shows."""
+    return {"results": table_of(COLUMNS, report["results"])}
 
 
 def run_benchmark(args: argparse.Namespace) -> Path:
     """The whole benchmark; returns the path of the JSON results."""
     workdir = Path(args.workdir).resolve()
-    started_at = datetime.now(UTC)
-    machine_before = machine()
-    log.info("preparing a world of %s customers (seed %d) in %s", f"{args.customers:,}", args.seed, workdir)
+    results_file = ResultsFile(workdir, "extraction", args.repeat)
     world = prepare_world(workdir, args.customers, args.seed)
-    log.info(
-        "world %s in %.1f s (not part of the figures); clock %s",
-        {"built": "built (initialise + advance 1 day)", "advanced": "advanced 1 day", "reused": "reused"}[world.setup],
-        world.setup_seconds,
-        world.clock.isoformat(),
-    )
-    warm_page_cache(world.sim_dir)
+    read_through(store_files(world.sim_dir))
     runs = measure(world, args.only, args.repeat, workdir)
     results = [summarise(s, runs[s]["connector"], runs[s]["baseline"]) for s in args.only]
+    report = results_file.write(results, world={"customers": world.customers, "seed": world.seed, **world.summary()})
 
-    report = {
-        "benchmark": "extraction",
-        "started_at": started_at.isoformat(),
-        "finished_at": datetime.now(UTC).isoformat(),
-        "machine": {**machine_before, "load_average_after": machine()["load_average"]},
-        "world": {
-            "customers": world.customers,
-            "seed": world.seed,
-            "sim_dir": str(world.sim_dir),
-            "clock": world.clock.isoformat(),
-            "setup": world.setup,
-            "setup_seconds": world.setup_seconds,
-        },
-        "repeat": args.repeat,
-        "statistic": "median",
-        "results": results,
-    }
-    out = workdir / "results" / f"extraction-{started_at:%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-
-    load = machine_before["load_average"]
     print(
         f"\nExtraction at {world.customers:,} customers (seed {world.seed}), everything up to"
-        f" {world.clock:%Y-%m-%d %H:%M} UTC; median of {args.repeat} run{'s' if args.repeat > 1 else ''};"
-        f" {machine_before['cpus']} CPUs" + (f", load {load[0]:.2f} at the start" if load else "")
+        f" {world.clock:%Y-%m-%d %H:%M} UTC; {results_file.conditions(results_file.machine['load_average'])}"
     )
-    print(format_table(results))
-    print(f"\ntime × and memory × are connector ÷ baseline. Results: {out}")
-    return out
+    print(text_table(readme_tables(report)["results"]))
+    print(f"\ntime × and memory × are connector ÷ baseline. Results: {results_file.path}")
+    if args.record:
+        record_results(results_file.path, "extraction", readme_tables)
+    return results_file.path
 
 
 def _connector_list(text: str) -> list[str]:
+    known = source_names()
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in CONNECTORS]
+    unknown = [n for n in names if n not in known]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown connector(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(CONNECTORS)}"
+            f"unknown connector(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(known)}"
         )
     return list(dict.fromkeys(names))
-
-
-def default_workdir() -> Path:
-    return Path(os.environ.get("TESSERA_HOME") or "data") / "bench"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -522,43 +270,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Time each connector's full extraction against a plain read of the same source store "
         "into Arrow, in the same run (see benchmarks/README.md).",
     )
-    parser.add_argument("--customers", type=positive_int, default=100_000, help="people in the world (default 100000)")
-    parser.add_argument("--seed", type=int, default=42, help="the world's seed (default 42)")
-    parser.add_argument(
-        "--workdir", type=Path, default=None, help="where the world and results go (default $TESSERA_HOME/bench)"
-    )
+    add_scale_options(parser, DEFAULT_SCALES, "runs of each, reporting the median", several=False)
     parser.add_argument(
         "--only",
         type=_connector_list,
-        default=list(CONNECTORS),
-        help="comma-separated: crm,email,pos,web (default all)",
+        default=None,
+        help=f"comma-separated: {','.join(source_names())} (default all)",
     )
-    parser.add_argument("--repeat", type=positive_int, default=3, help="runs of each, reporting the median (default 3)")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    hidden = argparse.SUPPRESS
-    parser.add_argument("--child", choices=("connector", "baseline"), help=hidden)
-    parser.add_argument("--source", choices=CONNECTORS, help=hidden)
-    parser.add_argument("--sim-dir", help=hidden)
-    parser.add_argument("--clock", help=hidden)
-    parser.add_argument("--window-start", help=hidden)
-    parser.add_argument("--out-dir", help=hidden)
-    parser.add_argument("--crm-url", help=hidden)
-    parser.add_argument("--esp-url", help=hidden)
     args = parser.parse_args(argv)
-    if args.workdir is None:
-        args.workdir = default_workdir()
+    resolve_scales(args, DEFAULT_SCALES)
+    args.only = args.only or source_names()
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_command(
-        parse_args(argv),
-        "extraction",
-        child_main,
-        run_benchmark,
-        (BenchmarkError, ValueError, OSError),
-        ("benchmarks.extraction",),
-    )
+    return run_command(parse_args(argv), "extraction", run_benchmark)
 
 
 if __name__ == "__main__":

@@ -4,18 +4,17 @@
 (built only if not there), and makes a private copy of both, so the shared ones never change. On the
 copy it builds the warehouse once (day 0), advances the copied world by one day and lands that day
 with the connectors, as a daily pipeline run does. Then, from the same day-0 warehouse each time, it
-times `tessera.transform.run_transform` twice, taking turns: the **incremental** run (staging reads only
+times `tessera.dbt_runner.run_transform` twice, taking turns: the **incremental** run (staging reads only
 the batches landed since the last run, stitching re-stitches only the components whose edges changed)
 and a **full refresh** of the same lake (`--full-refresh`). The ratio of the two says what a daily run
 saves, on this machine today, so figures from a shared, noisy machine stay comparable from run to run.
 
-Every measured run is a child process of its own (started through the extraction benchmark's
-launcher), so its peak memory is its own; the children print one JSON line.
+Every measured run is a child process of its own (`benchmarks/harness/children.py`), so its peak
+memory is its own.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import shutil
@@ -23,46 +22,31 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.extraction import (
-    BenchmarkError,
-    World,
-    cpu_seconds,
-    default_workdir,
-    machine,
-    peak_memory_mb,
-    prepare_world,
-)
-from benchmarks.harness import run_command
-from benchmarks.scales import add_scale_options, resolve_scales
-from benchmarks.transform import (
-    OTHER,
-    OVERHEAD,
-    STAGES,
+from benchmarks.harness.build_stages import (
     STAGING,
     STITCHING,
-    Lake,
-    attribute_wall_time,
-    format_table,
-    land_streams,
-    prepare_lake,
+    build_target,
+    failed_nodes,
     read_build_nodes,
-    run_measured,
-    warm_lake,
+    stage_medians,
+    timed_build,
 )
+from benchmarks.harness.children import run_child
+from benchmarks.harness.command import BenchmarkError
+from benchmarks.harness.landing import Lake, land_streams, prepare_lake, warm_lake
+from benchmarks.harness.probes import peak_memory_mb
+from benchmarks.harness.scales import ScaleBenchmark
+from benchmarks.harness.tables import Table, ratio, ratio_cell, share_cell
+from benchmarks.harness.world import World, prepare_world
 
 log = logging.getLogger("benchmarks.incremental")
 
 DEFAULT_SCALES = (100_000,)
-MODULE = "benchmarks.incremental"
 INCREMENTAL, FULL = "incremental", "full refresh"
-#: The child kind of each measured run.
-KINDS = {INCREMENTAL: "incremental", FULL: "full"}
-#: The child kind that builds the day-0 warehouse (not measured).
-DAY0 = "day0"
 RESOLUTION_TABLE = "intermediate.int_identity_resolution"
 #: What the staging macro `landed_since_last_run()` adds to a model's SQL on its incremental path.
 INCREMENTAL_FILTER = "_extracted_at > ("
@@ -116,57 +100,41 @@ def incremental_models(target_dir: Path) -> list[str]:
     )
 
 
-def build_child(root: Path, full_refresh: bool) -> dict[str, Any]:
-    """One `dbt build` of the whole project over `root`'s day-0 warehouse, timed per stage."""
-    from tessera.dbt_runner import (
-        dbt_artifacts_dir,  # imports dbt: outside the clock
-        run_transform,
-    )
-    from tessera.home import TesseraHome
-
-    home = TesseraHome(root)
-    cpu, started, wall_start = cpu_seconds(), time.perf_counter(), time.time()
-    run_transform(home, full_refresh=full_refresh)
-    seconds, cpu, wall_end = time.perf_counter() - started, cpu_seconds() - cpu, time.time()
-    target = dbt_artifacts_dir(home) / "target"
-    nodes = read_build_nodes(target)
+def build_child(home: str, full_refresh: bool) -> dict[str, Any]:
+    """One `dbt build` of the whole project over the home's day-0 warehouse, timed per stage."""
+    root = Path(home)
+    figures, wall_start = timed_build(root, full_refresh=full_refresh)
     return {
-        "seconds": seconds,
-        "cpu_seconds": cpu,
-        "peak_mb": peak_memory_mb(),
-        "stage_seconds": attribute_wall_time(nodes, wall_start, wall_end),
+        **figures,
         # The benchmark keeps the day-0 warehouse next to the home (see `NextDay`).
-        **stitching_changes(home.warehouse, root.parent / DAY0_WAREHOUSE, wall_start),
-        "incremental_models": incremental_models(target),
-        "nodes": nodes,
+        **stitching_changes(root / "warehouse.duckdb", root.parent / DAY0_WAREHOUSE, wall_start),
+        "incremental_models": incremental_models(build_target(root)),
     }
 
 
-def day0_child(root: Path) -> dict[str, Any]:
+def day0_child(home: str) -> dict[str, Any]:
     """Every seed and model built from the lake into a fresh warehouse: what a full build leaves there.
     Tests change nothing in the warehouse, so they are left out here; each measured run runs them all."""
-    from tessera.dbt_runner import dbt_artifacts_dir, run_dbt
+    from tessera.dbt_runner import run_dbt
     from tessera.home import TesseraHome
 
-    home = TesseraHome(root)
+    root = Path(home)
     started = time.perf_counter()
-    run_dbt(["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"], home)
+    run_dbt(["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"], TesseraHome(root))
     return {
         "seconds": time.perf_counter() - started,
         "peak_mb": peak_memory_mb(),
-        "nodes": read_build_nodes(dbt_artifacts_dir(home) / "target"),
+        "nodes": read_build_nodes(build_target(root)),
     }
 
 
-def child_main(args: argparse.Namespace) -> int:
-    """Run one build and print its figures as the last line of output."""
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    if args.child == DAY0:
-        figures = day0_child(Path(args.home))
-    else:
-        figures = build_child(Path(args.home), full_refresh=args.child == KINDS[FULL])
-    print(json.dumps(figures))
-    return 0
+def run_build(run: str, home: Path) -> dict[str, Any]:
+    """One build (`day 0`, `incremental` or `full refresh`) in a child process on `home`; its figures."""
+    if run == "day 0":
+        return run_child("benchmarks.incremental:day0_child", f"the day-0 build in {home}", home=str(home))
+    return run_child(
+        "benchmarks.incremental:build_child", f"the {run} run in {home}", home=str(home), full_refresh=run == FULL
+    )
 
 
 # The run: world, lake, the private copy a day later, children, figures --------------------------
@@ -198,10 +166,6 @@ class NextDay:
         return sum(s["quarantined"] for s in self.streams.values())
 
 
-def failed_nodes(build: dict[str, Any]) -> list[str]:
-    return [n["id"] for n in build["nodes"] if n["status"] not in ("success", "pass", "warn")]
-
-
 def prepare_next_day(workdir: Path, world: World, lake: Lake) -> NextDay:
     """Copy the world and the landed home, build the warehouse on the copy (day 0), keep that
     warehouse, then advance the copied world one day and land the day into the copied lake.
@@ -210,6 +174,7 @@ def prepare_next_day(workdir: Path, world: World, lake: Lake) -> NextDay:
     code than the runs measured now."""
     from tessera_simulator import Simulator
 
+    log.info("copying world and lake to %s, then day 0 and the next day (not part of the figures)", workdir)
     started = time.perf_counter()
     root = workdir / f"incremental-c{world.customers}-s{world.seed}"
     home, sim_dir = root / "home", root / "world"
@@ -220,7 +185,7 @@ def prepare_next_day(workdir: Path, world: World, lake: Lake) -> NextDay:
         shutil.copytree(lake.root / folder, home / folder)
 
     log.info("  day 0: every seed and model built from the copied lake…")
-    day0 = run_measured(DAY0, home, MODULE)
+    day0 = run_build("day 0", home)
     if failed := failed_nodes(day0):
         raise BenchmarkError(f"the day-0 build in {home} reported nodes that did not succeed: {failed}")
     shutil.copyfile(home / "warehouse.duckdb", root / DAY0_WAREHOUSE)
@@ -232,7 +197,15 @@ def prepare_next_day(workdir: Path, world: World, lake: Lake) -> NextDay:
     day = World(sim_dir, sim.clock, world.customers, world.seed, "advanced", 0.0)
     log.info("  world copy advanced to %s; landing the day [%s, %s)…", day.clock.isoformat(), day_start, day.clock)
     streams = land_streams(day, home, day_start)
-    return NextDay(root, home, sim_dir, day_start, day.clock, day0, streams, time.perf_counter() - started)
+    next_day = NextDay(root, home, sim_dir, day_start, day.clock, day0, streams, time.perf_counter() - started)
+    log.info(
+        "next day landed: %s rows (%s quarantined) in %s; preparing took %.1f s",
+        f"{next_day.rows:,}",
+        f"{next_day.quarantined:,}",
+        home / "lake",
+        next_day.seconds,
+    )
+    return next_day
 
 
 def restore_day0(day: NextDay) -> None:
@@ -257,9 +230,9 @@ def measure(day: NextDay, repeat: int) -> dict[str, list[dict]]:
     on the machine hits both alike."""
     runs: dict[str, list[dict]] = {INCREMENTAL: [], FULL: []}
     for attempt in range(1, repeat + 1):
-        for run, kind in KINDS.items():
+        for run in runs:
             restore_day0(day)
-            build = run_measured(kind, day.home, MODULE)
+            build = run_build(run, day.home)
             check_run(run, build, day.home)
             runs[run].append(build)
             log.info(
@@ -277,31 +250,13 @@ def measure(day: NextDay, repeat: int) -> dict[str, list[dict]]:
     return runs
 
 
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
-
-
 def summarise_runs(builds: list[dict[str, Any]]) -> dict[str, Any]:
     """One kind of run's medians over the repeats: wall time, memory and seconds per stage."""
-    counts = {s: 0 for s in [*STAGES, OTHER]}
-    for node in builds[0]["nodes"]:
-        counts[node["stage"]] += 1
-    stages = {}
-    for stage in [*STAGES, OTHER, OVERHEAD]:
-        if stage == OTHER and not counts[OTHER]:
-            continue
-        stages[stage] = {
-            "nodes": counts.get(stage),
-            "seconds": statistics.median(b["stage_seconds"][stage] for b in builds),
-            "node_seconds": None
-            if stage == OVERHEAD
-            else statistics.median(sum(n["execution_time"] for n in b["nodes"] if n["stage"] == stage) for b in builds),
-        }
     return {
         "seconds": statistics.median(b["seconds"] for b in builds),
         "cpu_seconds": statistics.median(b["cpu_seconds"] for b in builds),
         "peak_mb": statistics.median(b["peak_mb"] for b in builds),
-        "stages": stages,
+        "stages": stage_medians(builds),
         "edges": builds[0]["edges"],
         "redecided_edges": statistics.median(b["redecided_edges"] for b in builds),
         "redecided_share": statistics.median(b["redecided_share"] for b in builds),
@@ -324,12 +279,7 @@ def summarise(world: World, lake: Lake, day: NextDay, runs: dict[str, list[dict]
     return {
         "customers": world.customers,
         "seed": world.seed,
-        "world": {
-            "sim_dir": str(world.sim_dir),
-            "clock": world.clock.isoformat(),
-            "setup": world.setup,
-            "setup_seconds": world.setup_seconds,
-        },
+        "world": world.summary(),
         "lake": {
             "root": str(lake.root),
             "setup": lake.setup,
@@ -344,7 +294,7 @@ def summarise(world: World, lake: Lake, day: NextDay, runs: dict[str, list[dict]
             "quarantined": day.quarantined,
             "streams": day.streams,
             "lake_rows": lake_rows,
-            "share_of_lake": day.rows / lake_rows if lake_rows else None,
+            "share_of_lake": ratio(day.rows, lake_rows),
             "prepare_seconds": day.seconds,
             "day0_build_seconds": day.day0_build["seconds"],
             "day0_build_peak_mb": day.day0_build["peak_mb"],
@@ -358,11 +308,11 @@ def summarise(world: World, lake: Lake, day: NextDay, runs: dict[str, list[dict]
         INCREMENTAL: inc,
         FULL: full,
         "ratio": {
-            "seconds": _ratio(inc["seconds"], full["seconds"]),
-            "cpu_seconds": _ratio(inc["cpu_seconds"], full["cpu_seconds"]),
-            "peak_mb": _ratio(inc["peak_mb"], full["peak_mb"]),
+            "seconds": ratio(inc["seconds"], full["seconds"]),
+            "cpu_seconds": ratio(inc["cpu_seconds"], full["cpu_seconds"]),
+            "peak_mb": ratio(inc["peak_mb"], full["peak_mb"]),
             "stages": {
-                stage: _ratio(inc["stages"][stage]["seconds"], full["stages"].get(stage, {}).get("seconds"))
+                stage: ratio(inc["stages"][stage]["seconds"], full["stages"].get(stage, {}).get("seconds"))
                 for stage in inc["stages"]
             },
         },
@@ -370,190 +320,122 @@ def summarise(world: World, lake: Lake, day: NextDay, runs: dict[str, list[dict]
     }
 
 
-def _seconds(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
-
-
-def _times(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
-
-
-def runs_table(result: dict[str, Any]) -> str:
+def runs_table(result: dict[str, Any]) -> Table:
     """incremental, full refresh and their ratio: wall time, memory, seconds per stage, edges re-decided."""
     stages = list(result[INCREMENTAL]["stages"])
-    rows = [["run", "build s", "peak MB", *stages, "re-decided", "changed"]]
+    rows = []
     for run in (INCREMENTAL, FULL):
         r = result[run]
+        seconds = (r["stages"].get(stage, {}).get("seconds") for stage in stages)
         rows.append(
-            [
+            (
                 run,
                 f"{r['seconds']:.2f}",
                 f"{r['peak_mb']:,.0f}",
-                *(_seconds(r["stages"].get(stage, {}).get("seconds")) for stage in stages),
-                f"{100 * r['redecided_share']:.1f} %",
-                f"{100 * r['changed_share']:.1f} %",
-            ]
+                *("" if s is None else f"{s:.2f}" for s in seconds),
+                share_cell(r["redecided_share"]),
+                share_cell(r["changed_share"]),
+            )
         )
-    ratio = result["ratio"]
+    ratios = result["ratio"]
     rows.append(
-        [
+        (
             "incremental ÷ full",
-            _times(ratio["seconds"]),
-            _times(ratio["peak_mb"]),
-            *(_times(ratio["stages"][stage]) for stage in stages),
+            ratio_cell(ratios["seconds"]),
+            ratio_cell(ratios["peak_mb"]),
+            *(ratio_cell(ratios["stages"][stage]) for stage in stages),
             "",
             "",
-        ]
+        )
     )
-    return format_table(rows)
+    return Table(("run", "build s", "peak MB", *stages, "re-decided", "changed"), tuple(rows))
 
 
 def summary_line(r: dict[str, Any]) -> str:
-    day, ratio = r["day"], r["ratio"]
+    day, ratios = r["day"], r["ratio"]
     return (
-        f"A day of {day['rows']:,} new rows ({100 * day['share_of_lake']:.1f} % of the {day['lake_rows']:,} in the"
+        f"A day of {day['rows']:,} new rows ({share_cell(day['share_of_lake'])} of the {day['lake_rows']:,} in the"
         f" lake): incremental {r[INCREMENTAL]['seconds']:.1f} s, full refresh {r[FULL]['seconds']:.1f} s,"
-        f" incremental ÷ full {_times(ratio['seconds'])} (staging {_times(ratio['stages'][STAGING])},"
-        f" stitching {_times(ratio['stages'][STITCHING])}). Stitching re-decided {r['redecided_edges']:,.0f}"
-        f" of {r['edges']:,} edges ({100 * r['redecided_share']:.1f} %) and changed {r['changed_edges']:,.0f}"
-        f" ({100 * r['changed_share']:.1f} %)."
+        f" incremental ÷ full {ratio_cell(ratios['seconds'])} (staging {ratio_cell(ratios['stages'][STAGING])},"
+        f" stitching {ratio_cell(ratios['stages'][STITCHING])}). Stitching re-decided {r['redecided_edges']:,.0f}"
+        f" of {r['edges']:,} edges ({share_cell(r['redecided_share'])}) and changed {r['changed_edges']:,.0f}"
+        f" ({share_cell(r['changed_share'])})."
     )
 
 
-def scales_table(results: list[dict[str, Any]]) -> str:
-    rows = [
-        [
-            "customers",
-            "lake rows",
-            "day rows",
-            "incremental s",
-            "full s",
-            "incremental ÷ full",
-            "staging ÷",
-            "stitching ÷",
-            "re-decided",
-            "changed",
-        ]
-    ]
-    for r in results:
-        rows.append(
-            [
-                f"{r['customers']:,}",
-                f"{r['day']['lake_rows']:,}",
-                f"{r['day']['rows']:,}",
-                f"{r[INCREMENTAL]['seconds']:.1f}",
-                f"{r[FULL]['seconds']:.1f}",
-                _times(r["ratio"]["seconds"]),
-                _times(r["ratio"]["stages"][STAGING]),
-                _times(r["ratio"]["stages"][STITCHING]),
-                f"{100 * r['redecided_share']:.1f} %",
-                f"{100 * r['changed_share']:.1f} %",
-            ]
+def scales_table(results: list[dict[str, Any]]) -> Table:
+    header = (
+        "customers",
+        "lake rows",
+        "day rows",
+        "incremental s",
+        "full s",
+        "incremental ÷ full",
+        "staging ÷",
+        "stitching ÷",
+        "re-decided",
+        "changed",
+    )
+    rows = tuple(
+        (
+            f"{r['customers']:,}",
+            f"{r['day']['lake_rows']:,}",
+            f"{r['day']['rows']:,}",
+            f"{r[INCREMENTAL]['seconds']:.1f}",
+            f"{r[FULL]['seconds']:.1f}",
+            ratio_cell(r["ratio"]["seconds"]),
+            ratio_cell(r["ratio"]["stages"][STAGING]),
+            ratio_cell(r["ratio"]["stages"][STITCHING]),
+            share_cell(r["redecided_share"]),
+            share_cell(r["changed_share"]),
         )
-    return format_table(rows)
+        for r in results
+    )
+    return Table(header, rows)
+
+
+def readme_tables(report: dict[str, Any]) -> dict[str, Table]:
+    """The runs table per scale (`runs-<customers>`) and the table across the scales (`scales`)."""
+    tables = {f"runs-{r['customers']}": runs_table(r) for r in report["results"]}
+    return {**tables, "scales": scales_table(report["results"])}
 
 
 def run_scale(workdir: Path, customers: int, seed: int, repeat: int) -> dict[str, Any]:
     """World, lake, the private copy a day later, and every measured run at one scale; its summary."""
-    log.info("preparing a world of %s customers (seed %d) in %s", f"{customers:,}", seed, workdir)
     world = prepare_world(workdir, customers, seed)
-    log.info(
-        "world %s in %.1f s (not part of the figures); clock %s",
-        {"built": "built (initialise + advance 1 day)", "advanced": "advanced 1 day", "reused": "reused"}[world.setup],
-        world.setup_seconds,
-        world.clock.isoformat(),
-    )
-    log.info("landing every stream with the connectors (a lake already landed for this world is reused)")
     lake = prepare_lake(workdir, world)
-    log.info(
-        "lake %s: %s rows in %s (%.1f s, not part of the figures)",
-        lake.setup,
-        f"{lake.rows:,}",
-        lake.root,
-        lake.seconds,
-    )
-    log.info("copying world and lake to %s, then day 0 and the next day (not part of the figures)", workdir)
     day = prepare_next_day(workdir, world, lake)
-    log.info(
-        "next day landed: %s rows (%s quarantined) in %s; preparing took %.1f s",
-        f"{day.rows:,}",
-        f"{day.quarantined:,}",
-        day.home / "lake",
-        day.seconds,
-    )
     warm_lake(day.home)
     log.info("measuring: %d × (incremental run, then full refresh), each from the day-0 warehouse", repeat)
     runs = measure(day, repeat)
     return summarise(world, lake, day, runs)
 
 
-def run_benchmark(args: argparse.Namespace) -> Path:
-    """The whole benchmark, scale by scale; returns the path of the JSON results (rewritten after each scale)."""
-    workdir = Path(args.workdir).resolve()
-    started_at = datetime.now(UTC)
-    machine_before = machine()
-    out = workdir / "results" / f"incremental-{started_at:%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    results: list[dict[str, Any]] = []
-    for customers in args.customers:
-        load_at_start = machine()["load_average"]
-        result = {**run_scale(workdir, customers, args.seed, args.repeat), "load_average_at_start": load_at_start}
-        results.append(result)
-        report = {
-            "benchmark": "incremental",
-            "started_at": started_at.isoformat(),
-            "finished_at": datetime.now(UTC).isoformat(),
-            "machine": {**machine_before, "load_average_after": machine()["load_average"]},
-            "repeat": args.repeat,
-            "statistic": "median",
-            "results": results,
-        }
-        out.write_text(json.dumps(report, indent=2) + "\n")
-
-        day = result["day"]
-        print(
-            f"\nDaily run against a full refresh at {customers:,} customers (seed {args.seed}):"
-            f" the day {day['start'][:10]} landed on a lake of {result['lake']['rows']:,} rows;"
-            f" median of {args.repeat} run{'s' if args.repeat > 1 else ''};"
-            f" {machine_before['cpus']} CPUs" + (f", load {load_at_start[0]:.2f} at the start" if load_at_start else "")
-        )
-        print(runs_table(result))
-        print(summary_line(result), flush=True)
-    if len(results) > 1:
-        print()
-        print(scales_table(results))
-    print(
-        "\nStage columns: the build's wall time split between the nodes running at each instant, in seconds."
-        " re-decided: edges whose stitching decision the run made; changed: edges not as they were on day 0."
-        f" Results: {out}"
+def heading(result: dict[str, Any]) -> str:
+    return (
+        f"Daily run against a full refresh at {result['customers']:,} customers (seed {result['seed']}):"
+        f" the day {result['day']['start'][:10]} landed on a lake of {result['lake']['rows']:,} rows"
     )
-    return out
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.incremental",
-        description="Time a daily incremental run of the unify step (dbt build) against a full refresh of the "
-        "same lake, per stage, in the same run (see benchmarks/README.md).",
-    )
-    add_scale_options(parser, DEFAULT_SCALES, "incremental runs and full refreshes per scale, reporting the median")
-    hidden = argparse.SUPPRESS
-    parser.add_argument("--child", choices=(*KINDS.values(), DAY0), help=hidden)
-    parser.add_argument("--home", help=hidden)
-    args = parser.parse_args(argv)
-    resolve_scales(args, DEFAULT_SCALES, default_workdir())
-    return args
+BENCHMARK = ScaleBenchmark(
+    name="incremental",
+    description="Time a daily incremental run of the unify step (dbt build) against a full refresh of the "
+    "same lake, per stage, in the same run (see benchmarks/README.md).",
+    default_scales=DEFAULT_SCALES,
+    repeat_help="incremental runs and full refreshes per scale, reporting the median",
+    run_scale=run_scale,
+    heading=heading,
+    table="runs",
+    summary=summary_line,
+    readme_tables=readme_tables,
+    footnote="Stage columns: the build's wall time split between the nodes running at each instant, in seconds."
+    " re-decided: edges whose stitching decision the run made; changed: edges not as they were on day 0.",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_command(
-        parse_args(argv),
-        "incremental",
-        child_main,
-        run_benchmark,
-        (BenchmarkError, ValueError, OSError, RuntimeError),
-        ("benchmarks.incremental", "benchmarks.transform", "benchmarks.extraction"),
-    )
+    return BENCHMARK.main(argv)
 
 
 if __name__ == "__main__":

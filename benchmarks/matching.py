@@ -19,32 +19,23 @@ figures from a shared, noisy machine stay comparable from run to run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.extraction import (
-    LAUNCHER,
-    PROJECT_ROOT,
-    BenchmarkError,
-    World,
-    cpu_seconds,
-    default_workdir,
-    machine,
-    peak_memory_mb,
-    prepare_world,
-)
-from benchmarks.harness import run_command
-from benchmarks.scales import add_scale_options, resolve_scales
+from benchmarks.harness.children import run_child
+from benchmarks.harness.probes import cpu_seconds, peak_memory_mb
+from benchmarks.harness.scales import ScaleBenchmark
+from benchmarks.harness.stores import STORE_TABLES
+from benchmarks.harness.tables import Column, Table, cell, ratio, table_of
+from benchmarks.harness.world import World, prepare_world
 
 log = logging.getLogger("benchmarks.matching")
 
@@ -52,69 +43,58 @@ DEFAULT_SCALES = (100_000,)
 THRESHOLD = 0.95
 KINDS = ("score", "train", "splink")
 
-#: What each stream's store table holds, as the landing contract's columns (SQLite expressions).
-STORE_COLUMNS: dict[tuple[str, str], tuple[str, str, str, dict[str, str]]] = {
-    ("crm", "contacts"): (
-        "crm.sqlite",
-        "contacts",
-        "updated_ms",
-        {
-            "contact_id": "key",
-            "email": "email",
-            "phone": "phone",
-            "first_name": "firstname",
-            "last_name": "lastname",
-            "birth_date": "date_of_birth",
-            "street": "address",
-            "city": "city",
-            "postcode": "zip",
-            "country": "country",
-            "company": "company",
-            "marketing_opt_in": "hs_marketable_status = 'true'",
-            "is_deleted": "archived = 1",
-            "created_at": "created_ms",
-            "updated_at": "updated_ms",
-        },
-    ),
-    ("email", "subscribers"): (
-        "esp.sqlite",
-        "members",
-        "last_changed_ms",
-        {
-            "subscriber_id": "key",
-            "email": "email_address",
-            "status": "status",
-            "first_name": "nullif(fname, '')",
-            "last_name": "nullif(lname, '')",
-            "opted_in_at": "timestamp_opt_ms",
-            "updated_at": "last_changed_ms",
-        },
-    ),
-    ("pos", "loyalty_members"): (
-        "pos.sqlite",
-        "loyalty_members",
-        "updated_at",
-        {
-            name: name
-            for name in (
-                "loyalty_id first_name last_name email phone birth_date street city postcode country"
-                " enrolled_at updated_at"
-            ).split()
-        },
-    ),
+#: What each profile stream's store table (`STORE_TABLES`) holds, as the landing contract's columns
+#: (SQLite expressions), by the stream's name.
+STORE_COLUMNS: dict[str, dict[str, str]] = {
+    "crm.contacts": {
+        "contact_id": "key",
+        "email": "email",
+        "phone": "phone",
+        "first_name": "firstname",
+        "last_name": "lastname",
+        "birth_date": "date_of_birth",
+        "street": "address",
+        "city": "city",
+        "postcode": "zip",
+        "country": "country",
+        "company": "company",
+        "marketing_opt_in": "hs_marketable_status = 'true'",
+        "is_deleted": "archived = 1",
+        "created_at": "created_ms",
+        "updated_at": "updated_ms",
+    },
+    "email.subscribers": {
+        "subscriber_id": "key",
+        "email": "email_address",
+        "status": "status",
+        "first_name": "nullif(fname, '')",
+        "last_name": "nullif(lname, '')",
+        "opted_in_at": "timestamp_opt_ms",
+        "updated_at": "last_changed_ms",
+    },
+    "pos.loyalty_members": {
+        name: name
+        for name in (
+            "loyalty_id first_name last_name email phone birth_date street city postcode country enrolled_at updated_at"
+        ).split()
+    },
 }
 
 
 # The measured work: runs inside a child process --------------------------------------------------
 
 
-def score_child(profiles: Path, model: Path) -> dict[str, Any]:
+def score_child(profiles: str, model: str) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     from tessera.resources import nicknames_path
     from transforms.identity.matching import PAIRS_COMPARED, MatcherModel, read_nicknames, score
 
-    records, matcher, nicknames = pq.read_table(profiles), MatcherModel.load(model), read_nicknames(nicknames_path())
+    records, matcher, nicknames = (
+        pq.read_table(profiles),
+        MatcherModel.load(Path(model)),
+        read_nicknames(nicknames_path()),
+    )
     cpu, started = cpu_seconds(), time.perf_counter()
     pairs = score(records, matcher, THRESHOLD, nicknames=nicknames)
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
@@ -122,7 +102,7 @@ def score_child(profiles: Path, model: Path) -> dict[str, Any]:
     return _figures(seconds, cpu, records.num_rows, compared, pairs.num_rows)
 
 
-def train_child(profiles: Path, model: Path) -> dict[str, Any]:
+def train_child(profiles: str, model: str) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     from tessera.resources import nicknames_path
@@ -135,7 +115,7 @@ def train_child(profiles: Path, model: Path) -> dict[str, Any]:
     return _figures(seconds, cpu, records.num_rows, None, None)
 
 
-def splink_child(profiles: Path, model: Path) -> dict[str, Any]:
+def splink_child(profiles: str, model: str) -> dict[str, Any]:
     """Plain Splink, end to end, as its tutorial sets it up, on the same profile records.
 
     The tutorial blocks on the surname alone; at these sizes (a few hundred surnames per country
@@ -206,42 +186,28 @@ def _figures(seconds: float, cpu: float, records: int, compared: int | None, kep
     }
 
 
-CHILDREN = {"score": score_child, "train": train_child, "splink": splink_child}
-
-
-def child_main(args: argparse.Namespace) -> int:
-    """Run one measured piece of work and print its figures as the last line of output."""
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    print(json.dumps(CHILDREN[args.child](Path(args.profiles), Path(args.model))))
-    return 0
-
-
 # The run: world, profile records, children, figures ---------------------------------------------
 
 
-def _store_table(sim_dir: Path, clock: datetime, source: str, stream: str):
-    """One stream's store table up to the clock, as a table under the landing contract's schema."""
+def _store_table(sim_dir: Path, clock: datetime, contract):
+    """One profile stream's store table up to the clock, as a table under its landing contract's schema."""
     import pyarrow as pa
 
-    from connectors.contract import contract_for
-
-    filename, table, time_column, columns = STORE_COLUMNS[(source, stream)]
-    epoch_ms = filename != "pos.sqlite"  # the API stores keep epoch milliseconds, the POS naive UTC text
-    bound: int | str = int(clock.timestamp() * 1000)
-    if not epoch_ms:
-        bound = clock.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    store, columns = STORE_TABLES[contract.name], STORE_COLUMNS[contract.name]
     select = ", ".join(f"{expr} as {name}" for name, expr in columns.items())
-    conn = sqlite3.connect(f"file:{sim_dir / filename}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{sim_dir / store.filename}?mode=ro", uri=True)
     try:
-        cursor = conn.execute(f"select {select} from {table} where {time_column} < ?", (bound,))
+        cursor = conn.execute(
+            f"select {select} from {store.table} where {store.time_column} < ?", (store.window_end(clock),)
+        )
         names = [d[0] for d in cursor.description]
         rows = cursor.fetchall()
     finally:
         conn.close()
-    schema = contract_for(source, stream).schema
+    epoch_ms = store.bound == "epoch_ms"  # the API stores keep epoch milliseconds, the POS naive UTC text
     data = {name: [row[i] for row in rows] for i, name in enumerate(names)}
     arrays = []
-    for field in schema:
+    for field in contract.schema:
         values = data.get(field.name)
         if values is None:
             arrays.append(pa.nulls(len(rows), field.type))
@@ -253,15 +219,16 @@ def _store_table(sim_dir: Path, clock: datetime, source: str, stream: str):
             arrays.append(pa.array(values, pa.string()).cast(pa.timestamp("us")).cast(field.type))
         else:
             arrays.append(pa.array(values, field.type))
-    return pa.Table.from_arrays(arrays, schema=schema)
+    return pa.Table.from_arrays(arrays, schema=contract.schema)
 
 
-def prepare_profiles(workdir: Path, world: World) -> tuple[Path, str, float]:
-    """The world's profile records in matching shape, built once per world clock and reused."""
+def prepare_profiles(workdir: Path, world: World) -> tuple[Path, float]:
+    """The world's profile records in matching shape, built once per world clock and reused; where they
+    are, and the seconds building them took."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from connectors.contract import CONTRACTS
+    from connectors.registry import registry
     from tessera.dbt_runner import run_transform
     from tessera.home import TesseraHome
     from tessera.matcher_training import PROFILE_SELECTION, warehouse_profile_records
@@ -269,23 +236,24 @@ def prepare_profiles(workdir: Path, world: World) -> tuple[Path, str, float]:
     root = workdir / f"matching-c{world.customers}-s{world.seed}"
     profiles, marker = root / "profiles.parquet", root / "profiles.json"
     if marker.exists() and json.loads(marker.read_text())["clock"] == world.clock.isoformat():
-        return profiles, "reused", 0.0
+        log.info("profile records reused: %s", profiles)
+        return profiles, 0.0
     shutil.rmtree(root, ignore_errors=True)
     started = time.perf_counter()
     home = TesseraHome(root)
     batch = f"upto-{world.clock:%Y%m%dT%H%M%SZ}"
-    for contract in CONTRACTS.values():
-        folder = home.lake / "raw" / contract.source / contract.stream / f"batch_id={batch}"
+    for contract in registry().streams:
+        folder = home.lake / "raw" / contract.lake_path / f"batch_id={batch}"
         folder.mkdir(parents=True)
-        if (contract.source, contract.stream) in STORE_COLUMNS:
-            table = _store_table(world.sim_dir, world.clock, contract.source, contract.stream)
+        if contract.name in STORE_COLUMNS:
+            table = _store_table(world.sim_dir, world.clock, contract)
             metadata = {
                 "_batch_id": pa.array([batch] * table.num_rows, pa.string()),
                 "_extracted_at": pa.array([world.clock] * table.num_rows, pa.timestamp("us", tz="UTC")),
             }
             for name, values in metadata.items():
                 table = table.set_column(table.schema.get_field_index(name), name, values)
-            log.info("  %s/%s: %s records from the store", contract.source, contract.stream, f"{table.num_rows:,}")
+            log.info("  %s: %s records from the store", contract.lake_path, f"{table.num_rows:,}")
         else:
             table = contract.schema.empty_table()
         pq.write_table(table, folder / "part-00000.parquet")
@@ -293,25 +261,16 @@ def prepare_profiles(workdir: Path, world: World) -> tuple[Path, str, float]:
     run_transform(home, select=PROFILE_SELECTION)
     pq.write_table(warehouse_profile_records(home), profiles)
     marker.write_text(json.dumps({"clock": world.clock.isoformat()}) + "\n")
-    return profiles, "built", time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    log.info("profile records built in %.1f s (not part of the figures): %s", seconds, profiles)
+    return profiles, seconds
 
 
 def run_measured(kind: str, profiles: Path, model: Path) -> dict[str, Any]:
-    """One child process of `kind`; its figures."""
-    command = [
-        *(sys.executable, "-S", "-c", LAUNCHER),
-        *(sys.executable, "-m", "benchmarks.matching", "--child", kind),
-        *("--profiles", str(profiles), "--model", str(model)),
-    ]
-    proc = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines or not lines[-1].startswith("{"):
-        tail = "\n".join((proc.stderr.strip() or proc.stdout.strip()).splitlines()[-25:])
-        why = f"exit {proc.returncode}"
-        if proc.returncode in (-9, 137):
-            why += ", killed (by the kernel's out-of-memory killer, if memory ran out)"
-        raise BenchmarkError(f"the {kind} run on {profiles} failed ({why}); its last output:\n{tail or '(none)'}")
-    return json.loads(lines[-1])
+    """One child process of `kind` (score, train or splink); its figures."""
+    return run_child(
+        f"benchmarks.matching:{kind}_child", f"the {kind} run on {profiles}", profiles=str(profiles), model=str(model)
+    )
 
 
 def measure(profiles: Path, model: Path, repeat: int) -> dict[str, list[dict]]:
@@ -347,8 +306,8 @@ def summarise(world: World, runs: dict[str, list[dict]]) -> dict[str, Any]:
         }
     splink = rows["splink"]
     for row in rows.values():
-        row["time_ratio"] = row["seconds"] / splink["seconds"] if splink["seconds"] else None
-        row["memory_ratio"] = row["peak_mb"] / splink["peak_mb"] if splink["peak_mb"] else None
+        row["time_ratio"] = ratio(row["seconds"], splink["seconds"])
+        row["memory_ratio"] = ratio(row["peak_mb"], splink["peak_mb"])
     return {
         "customers": world.customers,
         "seed": world.seed,
@@ -365,103 +324,64 @@ LABELS = {
 }
 
 
-def format_table(result: dict[str, Any]) -> str:
-    header = ["run", "records", "seconds", "pairs compared", "pairs ≥ 0.95", "peak MB", "time ×", "memory ×"]
-    body = []
-    for kind, row in result["kinds"].items():
-        body.append(
-            [
-                LABELS[kind],
-                f"{row['records']:,}",
-                f"{row['seconds']:.1f}",
-                "n/a" if row["pairs_compared"] is None else f"{row['pairs_compared']:,}",
-                "n/a" if row["pairs_kept"] is None else f"{row['pairs_kept']:,}",
-                f"{row['peak_mb']:.0f}",
-                f"{row['time_ratio']:.2f}",
-                f"{row['memory_ratio']:.2f}",
-            ]
-        )
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in body)])
+COLUMNS: tuple[Column, ...] = (
+    ("run", cell("run")),
+    ("records", cell("records", ",")),
+    ("seconds", cell("seconds", ".1f")),
+    ("pairs compared", cell("pairs_compared", ",")),
+    (f"pairs ≥ {THRESHOLD}", cell("pairs_kept", ",")),
+    ("peak MB", cell("peak_mb", ",.0f")),
+    ("time ×", cell("time_ratio", ".2f")),
+    ("memory ×", cell("memory_ratio", ".2f")),
+)
 
 
-def run_scale(workdir: Path, customers: int, seed: int, repeat: int, model: Path) -> dict[str, Any]:
-    log.info("preparing a world of %s customers (seed %d) in %s", f"{customers:,}", seed, workdir)
+def readme_tables(report: dict[str, Any]) -> dict[str, Table]:
+    """The runs table per scale (`runs-<customers>`): each kind of run against plain Splink."""
+    return {
+        f"runs-{r['customers']}": table_of(COLUMNS, ({"run": LABELS[kind], **row} for kind, row in r["kinds"].items()))
+        for r in report["results"]
+    }
+
+
+def run_scale(workdir: Path, customers: int, seed: int, repeat: int) -> dict[str, Any]:
+    """World, profile records and every measured run at one scale, with the shipped model; its summary."""
+    from tessera.resources import matcher_model_path
+
     world = prepare_world(workdir, customers, seed)
-    log.info("world %s in %.1f s (not part of the figures)", world.setup, world.setup_seconds)
-    profiles, setup, seconds = prepare_profiles(workdir, world)
-    log.info("profile records %s in %.1f s (not part of the figures): %s", setup, seconds, profiles)
-    runs = measure(profiles, model, repeat)
+    profiles, seconds = prepare_profiles(workdir, world)
+    runs = measure(profiles, matcher_model_path(), repeat)
     return {**summarise(world, runs), "profiles": str(profiles), "profiles_setup_seconds": seconds}
 
 
-def run_benchmark(args: argparse.Namespace) -> Path:
-    """The whole benchmark, scale by scale; returns the path of the JSON results (rewritten after each scale)."""
+def heading(result: dict[str, Any]) -> str:
+    return f"Matching at {result['customers']:,} customers (seed {result['seed']})"
+
+
+def model_context() -> dict[str, Any]:
+    """The model scored with and the threshold, for the results file."""
     from tessera.resources import matcher_model_path
 
-    workdir = Path(args.workdir).resolve()
-    started_at = datetime.now(UTC)
-    machine_before = machine()
-    out = workdir / "results" / f"matching-{started_at:%Y%m%dT%H%M%SZ}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    results: list[dict[str, Any]] = []
-    for customers in args.customers:
-        result = run_scale(workdir, customers, args.seed, args.repeat, matcher_model_path())
-        results.append(result)
-        report = {
-            "benchmark": "matching",
-            "started_at": started_at.isoformat(),
-            "finished_at": datetime.now(UTC).isoformat(),
-            "machine": {**machine_before, "load_average_after": machine()["load_average"]},
-            "model": str(matcher_model_path()),
-            "threshold": THRESHOLD,
-            "repeat": args.repeat,
-            "statistic": "median",
-            "results": results,
-        }
-        out.write_text(json.dumps(report, indent=2) + "\n")
-        load = machine_before["load_average"]
-        print(
-            f"\nMatching at {customers:,} customers (seed {args.seed}); median of {args.repeat}"
-            f" run{'s' if args.repeat > 1 else ''}; {machine_before['cpus']} CPUs"
-            + (f", load {load[0]:.2f} at the start" if load else "")
-        )
-        print(format_table(result), flush=True)
-    print(f"\ntime × and memory × are each run ÷ plain Splink. Results: {out}")
-    return out
+    return {"model": str(matcher_model_path()), "threshold": THRESHOLD}
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.matching",
-        description="Time probabilistic matching (scoring with the shipped model, and training) against plain "
-        "Splink end to end on the same profile records, in the same run (see benchmarks/README.md).",
-    )
-    add_scale_options(parser, DEFAULT_SCALES, "runs of each, reporting the median")
-    hidden = argparse.SUPPRESS
-    parser.add_argument("--child", choices=tuple(CHILDREN), help=hidden)
-    parser.add_argument("--profiles", help=hidden)
-    parser.add_argument("--model", help=hidden)
-    args = parser.parse_args(argv)
-    resolve_scales(args, DEFAULT_SCALES, default_workdir())
-    return args
+BENCHMARK = ScaleBenchmark(
+    name="matching",
+    description="Time probabilistic matching (scoring with the shipped model, and training) against plain "
+    "Splink end to end on the same profile records, in the same run (see benchmarks/README.md).",
+    default_scales=DEFAULT_SCALES,
+    repeat_help="runs of each, reporting the median",
+    run_scale=run_scale,
+    heading=heading,
+    table="runs",
+    readme_tables=readme_tables,
+    footnote="time × and memory × are each run ÷ plain Splink.",
+    context=model_context,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_command(
-        parse_args(argv),
-        "matching",
-        child_main,
-        run_benchmark,
-        (BenchmarkError, ValueError, OSError, RuntimeError),
-        ("benchmarks.matching",),
-    )
+    return BENCHMARK.main(argv)
 
 
 if __name__ == "__main__":

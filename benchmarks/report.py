@@ -1,0 +1,59 @@
+"""`python -m benchmarks.report`: rewrite the tables of benchmarks/README.md from benchmarks/recorded/.
+
+Each benchmark's recorded results (`benchmarks/recorded/<benchmark>.json`, written by a run with
+`--record`) fill the README's generated regions for that benchmark, through the same tables the
+run prints. `--check` only says whether the README is current (exit status 1 if not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from benchmarks.harness.readme import README, ReadmeTables, regions, render_regions
+from benchmarks.harness.results import RECORDED_DIR, read_report, recorded_path
+
+BENCHMARKS = ("extraction", "transform", "incremental", "matching")
+
+
+def readme_tables(benchmark: str) -> ReadmeTables:
+    """The function that makes `benchmark`'s tables from its results (`benchmarks.<benchmark>.readme_tables`)."""
+    return importlib.import_module(f"benchmarks.{benchmark}").readme_tables
+
+
+def render_readme(text: str, recorded_dir: Path = RECORDED_DIR) -> str:
+    """`text` (the README) with every generated region filled from the recorded results."""
+    unknown = sorted({name for name, _ in regions(text)} - set(BENCHMARKS))
+    if unknown:
+        raise ValueError(f"{README.name} has generated regions of unknown benchmarks: {', '.join(unknown)}")
+    for benchmark in dict.fromkeys(name for name, _ in regions(text)):
+        path = recorded_path(benchmark, recorded_dir)
+        text = render_regions(text, benchmark, readme_tables(benchmark)(read_report(path)), str(path))
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only check that the README's tables are current")
+    args = parser.parse_args(argv)
+    try:
+        text = README.read_text()
+        rendered = render_readme(text)
+    except ValueError as exc:
+        print(f"benchmarks.report: {exc}", file=sys.stderr)
+        return 1
+    if args.check:
+        if rendered != text:
+            print(f"{README}: tables are stale; run `python -m benchmarks.report`", file=sys.stderr)
+            return 1
+        return 0
+    if rendered != text:
+        README.write_text(rendered)
+    print(f"{README}: {len(regions(rendered))} tables from {RECORDED_DIR}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
