@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tessera.home import tessera_home
@@ -34,7 +35,7 @@ def main(
 def _fail(exc: BaseException) -> None:
     if _debug:
         raise exc
-    console.print(f"[bold red]error:[/] {exc}")
+    console.print(f"[bold red]error:[/] {escape(str(exc))}")  # the message is text, not markup: `[demo]` stays
     raise typer.Exit(1)
 
 
@@ -224,7 +225,7 @@ def train_matcher(
 ) -> None:
     """Retrain the probabilistic person matcher and write the next version of its model file.
 
-    Trains on the profile records in the warehouse's staging tables (run `tessera transform` first),
+    Trains on the warehouse's profile records, `int_profile_records` (run `tessera transform` first),
     or on a simulated world with --simulate. Daily runs only score with the saved model."""
     from tessera.matcher_training import train_matcher as train
     from tessera.resources import matcher_model_path

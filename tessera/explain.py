@@ -106,8 +106,10 @@ def explain_customer(home: TesseraHome, customer_id: str, show_pii: bool = False
         ).fetchall()
         lineage = con.execute(
             """
-            select attribute, source || ':' || stream || ':' || record_id, rule
-            from marts.golden_customer_lineage where customer_id = ? order by attribute
+            select lineage.attribute, profiles.record_key, lineage.rule
+            from marts.golden_customer_lineage as lineage
+            left join intermediate.int_profile_records as profiles using (source, stream, record_id)
+            where lineage.customer_id = ? order by lineage.attribute
             """,
             [customer_id],
         ).fetchall()

@@ -1,7 +1,7 @@
 """Training the person matcher (`tessera train-matcher`) and where its model file lives.
 
 Daily runs score with the saved model (`dbt_project/matcher/person_model.json`) and never train.
-Training is a deliberate step: on the profile records of the current warehouse's staging tables,
+Training is a deliberate step: on the profile records of the current warehouse (`int_profile_records`),
 or on a fresh simulated world. Each run writes the next version of the file; review the diff of
 the m and u values before committing it, as you would any change to matching rules.
 """
@@ -19,33 +19,38 @@ from tessera.resources import matcher_model_path, nicknames_path
 
 log = logging.getLogger(__name__)
 
-#: The staging models that hold profile records, and the dbt selection that builds them from the lake.
-PROFILE_MODELS = ("stg_crm__contacts", "stg_email__subscribers", "stg_pos__loyalty_members")
-PROFILE_SELECTION = " ".join(f"+{name}" for name in PROFILE_MODELS)
-#: The streams those models read.
-PROFILE_STREAMS = {"crm": ("contacts",), "email": ("subscribers",), "pos": ("loyalty_members",)}
+#: The model that holds the profile records, and the dbt selection that builds it from the lake.
+PROFILE_MODEL = "int_profile_records"
+PROFILE_SELECTION = f"+{PROFILE_MODEL}"
+
+
+def profile_streams(home: TesseraHome) -> dict[str, tuple[str, ...]]:
+    """The lake streams `int_profile_records` reads, by source, from dbt's lineage (`dbt ls`)."""
+    from tessera.dbt_runner import run_dbt
+
+    listed = run_dbt(["ls", "--select", PROFILE_SELECTION, "--resource-type", "source", "--output", "name"], home)
+    streams: dict[str, tuple[str, ...]] = {}
+    for name in sorted(listed.result):
+        source, _, stream = name.partition(".")
+        streams[source] = (*streams.get(source, ()), stream)
+    return streams
 
 
 def warehouse_profile_records(home: TesseraHome) -> pa.Table:
-    """The profile records of every source, as matching reads them, from this home's staging tables."""
+    """The profile records of every source, as matching reads them, from this home's `int_profile_records`."""
     from tessera.warehouse import connect
-    from transforms.identity.matching import profile_records_sql
+    from transforms.identity.matching import matching_records_sql
 
     with connect(home) as con:
-        missing = [
-            name
-            for name in PROFILE_MODELS
-            if not con.execute(
-                "select count(*) from information_schema.tables where table_schema = 'staging' and table_name = ?",
-                [name],
-            ).fetchall()[0][0]
-        ]
-        if missing:
+        (found,) = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'intermediate' and table_name = ?",
+            [PROFILE_MODEL],
+        ).fetchall()[0]
+        if not found:
             raise FileNotFoundError(
-                f"the warehouse {home.warehouse} has no staging tables {missing}: run `tessera transform` first"
+                f"the warehouse {home.warehouse} has no table intermediate.{PROFILE_MODEL}: run `tessera transform` first"
             )
-        sql = profile_records_sql(*(f"staging.{name}" for name in PROFILE_MODELS))
-        return con.sql(sql).to_arrow_table()
+        return con.sql(matching_records_sql(f"intermediate.{PROFILE_MODEL}")).to_arrow_table()
 
 
 def simulated_profile_records(customers: int, seed: int, workdir: Path) -> pa.Table:
@@ -58,7 +63,7 @@ def simulated_profile_records(customers: int, seed: int, workdir: Path) -> pa.Ta
     home = TesseraHome(workdir)
     log.info("simulating %d people (seed %d) in %s", customers, seed, workdir)
     with simulated_sources(home, DemoSettings(customers=customers, days=0, seed=seed)) as sim:
-        for source, streams in PROFILE_STREAMS.items():
+        for source, streams in profile_streams(home).items():
             for result in extract_source(source, None, sim.clock, streams=streams, home=home):
                 log.info("%s", result.summary())
     run_transform(home, select=PROFILE_SELECTION)

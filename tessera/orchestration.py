@@ -129,6 +129,16 @@ MART_ASSETS = (
 )
 
 
+def export_dbt_environment(context: dict[str, Any]) -> None:
+    """Run before each dbt task: Cosmos runs dbt in a copy of the project, where the profile's `../data`
+    default would name another folder, so the data and project folders are resolved on the worker at run
+    time, the way every Tessera command resolves them, and handed to dbt explicitly."""
+    from tessera.dbt_runner import dbt_environment
+    from tessera.home import tessera_home
+
+    os.environ.update(dbt_environment(tessera_home()))
+
+
 def transform_dag(sources: Registry | None = None):
     """The transform DAG: the dbt project as a Cosmos task group, scheduled on every raw stream's Asset."""
     from functools import reduce
@@ -137,8 +147,6 @@ def transform_dag(sources: Registry | None = None):
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
-    from tessera.dbt_runner import dbt_environment
-    from tessera.home import tessera_home
     from tessera.resources import dbt_project_dir, manifest_path
 
     project, manifest = dbt_project_dir(), manifest_path()
@@ -168,12 +176,7 @@ def transform_dag(sources: Registry | None = None):
     def transform():
         dbt = DbtTaskGroup(
             group_id="dbt",
-            project_config=ProjectConfig(
-                dbt_project_path=project,
-                manifest_path=manifest,
-                # Cosmos runs dbt in a copy of the project: name the data and project folders explicitly.
-                env_vars=dbt_environment(tessera_home()),
-            ),
+            project_config=ProjectConfig(dbt_project_path=project, manifest_path=manifest),
             profile_config=ProfileConfig(
                 profile_name="tessera", target_name=target, profiles_yml_filepath=project / "profiles.yml"
             ),
@@ -186,7 +189,11 @@ def transform_dag(sources: Registry | None = None):
             ),
             execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
             # Templated per run: a manual run with {"full_refresh": true} passes --full-refresh to every node.
-            operator_args={"install_deps": False, "full_refresh": "{{ params.full_refresh }}"},
+            operator_args={
+                "install_deps": False,
+                "full_refresh": "{{ params.full_refresh }}",
+                "pre_execute": export_dbt_environment,
+            },
         )
 
         @task(outlets=list(MART_ASSETS))

@@ -44,3 +44,12 @@ def airflow_db(dbt_manifest) -> Path:
 
     migrate_metadata_db()
     return _AIRFLOW_HOME
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep each module on one xdist worker (`--dist loadgroup`), so a module-scoped fixture, such as a
+    warehouse built once for the tests that only read it, is built once per run, not once per worker.
+    Modules that share a session fixture name one group explicitly (`xdist_group`)."""
+    for item in items:
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))

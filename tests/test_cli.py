@@ -51,3 +51,17 @@ def test_extract_lands_every_source_through_the_airflow_connections(home, monkey
         assert landed(home.lake, source, stream).num_rows > 0
     status = runner.invoke(app, ["status"])
     assert status.exit_code == 0 and "loyalty_members" in status.output
+
+
+@pytest.mark.unit
+def test_error_messages_are_printed_as_text_not_markup(home, monkeypatch):
+    """A message with brackets (a pip extra, dbt's `[error]`) reaches the user whole."""
+    import tessera.cli as cli
+
+    def refuse() -> None:
+        cli._fail(RuntimeError("this command needs the demo's simulated sources: pip install 'tessera[demo]'"))
+
+    monkeypatch.setattr(cli, "_require_demo", refuse)
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 1
+    assert "pip install 'tessera[demo]'" in " ".join(result.output.split())  # rich wraps long lines

@@ -3,7 +3,7 @@
 FEBRL 4a lands as CRM contacts and 4b as loyalty members, under the landing contract, as another
 loader would land them; every other stream gets an empty batch so the dbt sources resolve. The
 data carries no email or phone, so only probabilistic match edges can join the two sources.
-The matcher is trained on the warehouse's staging tables (`tessera train-matcher`'s code path),
+The matcher is trained on the warehouse's `int_profile_records` (`tessera train-matcher`'s code path),
 then the whole dbt build scores with that model and stitches. A true pair is a 4a record and the
 4b record with the same `rec-N` number.
 """

@@ -8,10 +8,7 @@
 {% macro identity_edges(relation, source_name, stream, record_id, observed_at, identifiers, entity_key=none) %}
     {%- for identifier_type, expression in identifiers.items() %}
     select
-        {{ dbt.concat(["'" ~ source_name ~ ":" ~ stream ~ ":'", record_id]) }} as record_key,
-        '{{ source_name }}' as source,
-        '{{ stream }}' as stream,
-        cast({{ record_id }} as {{ dbt.type_string() }}) as record_id,
+        {{ record_columns(source_name, stream, record_id) }},
         '{{ identifier_type }}' as identifier_type,
         cast({{ expression }} as {{ dbt.type_string() }}) as identifier_value,
         cast({{ entity_key if entity_key else 'null' }} as {{ dbt.type_string() }}) as entity_key,

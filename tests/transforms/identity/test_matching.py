@@ -1,4 +1,4 @@
-"""Probabilistic person matching (transforms/identity/matching.py): nicknames, birth-date noise, households,
+"""Probabilistic person matching (transforms/identity/matching/): nicknames, birth-date noise, households,
 repeatable training, the model file, and the shipped model scoring without training.
 
 Scoring a handful of records alone would be meaningless: term frequencies and the prior come from
@@ -12,6 +12,7 @@ import json
 import math
 from datetime import date
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -263,6 +264,38 @@ def test_score_returns_each_pair_once_with_its_levels(background, shipped, nickn
 
 def test_scoring_nothing_gives_no_pairs(shipped, nicknames):
     assert matching.score(as_table([]), shipped, 0.95, nicknames=nicknames).num_rows == 0
+
+
+def test_profile_records_are_read_in_their_folded_forms():
+    """`int_profile_records` carries each value twice; matching reads the folded form under its own name."""
+    con = duckdb.connect()
+    con.execute(
+        """
+        create table int_profile_records as select
+            'pos:loyalty_members:L1' as record_key, 'pos' as source, 'loyalty_members' as stream, 'L1' as record_id,
+            timestamptz '2026-01-02 10:00:00+00' as updated_at,
+            'robert' as first_name_norm, 'Robert' as first_name, 'muller' as last_name_norm, 'Müller' as last_name,
+            date '1984-05-17' as birth_date, '12 birch lane' as street_norm, '12 Birch Ln.' as street,
+            '30301' as postcode_norm, '30301 ' as postcode, 'atlanta' as city_norm, 'Atlanta' as city,
+            'bobmuller@gmail.com' as email_canonical, 'bob.muller+shop@gmail.com' as email,
+            '+14045550100' as phone_e164, 'US' as country, null as company
+        """
+    )
+    records = con.sql(matching.matching_records_sql("int_profile_records"))
+    assert records.columns == [*matching.RECORD_COLUMNS, "updated_at"]
+    row = dict(zip(records.columns, records.fetchall()[0], strict=True))
+    assert {k: v for k, v in row.items() if k != "updated_at"} == {
+        "record_key": "pos:loyalty_members:L1",
+        "source_dataset": "pos_loyalty_members",
+        "first_name": "robert",
+        "last_name": "muller",
+        "birth_date": date(1984, 5, 17),
+        "street": "12 birch lane",
+        "postcode": "30301",
+        "city": "atlanta",
+        "email": "bobmuller@gmail.com",
+        "phone": "+14045550100",
+    }
 
 
 def test_records_missing_a_column_are_refused_with_its_name(shipped, nicknames):

@@ -9,9 +9,13 @@ with records as (
     select * from {{ ref('int_customer_records') }}
 ),
 
-crm as (
+profile_records as (
+    select * from {{ ref('int_profile_records') }}
+),
+
+profiles as (
     select
-        {{ dbt.concat(["'crm:contacts:'", "contact_id"]) }} as record_key,
+        record_key,
         updated_at as observed_at,
         email,
         phone_e164 as phone,
@@ -23,49 +27,7 @@ crm as (
         postcode,
         country,
         company
-    from {{ ref('stg_crm__contacts') }}
-),
-
-loyalty as (
-    select
-        {{ dbt.concat(["'pos:loyalty_members:'", "loyalty_id"]) }} as record_key,
-        updated_at as observed_at,
-        email,
-        phone_e164 as phone,
-        first_name,
-        last_name,
-        cast(birth_date as {{ dbt.type_string() }}) as birth_date,
-        street,
-        city,
-        postcode,
-        country,
-        cast(null as {{ dbt.type_string() }}) as company
-    from {{ ref('stg_pos__loyalty_members') }}
-),
-
-subscribers as (
-    select
-        {{ dbt.concat(["'email:subscribers:'", "subscriber_id"]) }} as record_key,
-        updated_at as observed_at,
-        email,
-        cast(null as {{ dbt.type_string() }}) as phone,
-        first_name,
-        last_name,
-        cast(null as {{ dbt.type_string() }}) as birth_date,
-        cast(null as {{ dbt.type_string() }}) as street,
-        cast(null as {{ dbt.type_string() }}) as city,
-        cast(null as {{ dbt.type_string() }}) as postcode,
-        cast(null as {{ dbt.type_string() }}) as country,
-        cast(null as {{ dbt.type_string() }}) as company
-    from {{ ref('stg_email__subscribers') }}
-),
-
-profiles as (
-    select * from crm
-    union all
-    select * from loyalty
-    union all
-    select * from subscribers
+    from profile_records
 ),
 
 with_address as (

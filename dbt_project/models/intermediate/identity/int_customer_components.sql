@@ -8,6 +8,10 @@ with resolution as (
     select * from {{ ref('int_identity_resolution') }}
 ),
 
+profile_records as (
+    select record_key from {{ ref('int_profile_records') }}
+),
+
 records as (
     select
         record_key,
@@ -21,15 +25,19 @@ records as (
 
 evidence as (
     select
-        customer_key,
+        resolution.customer_key,
         max(
             case
-                when stream in ('contacts', 'subscribers', 'loyalty_members') then 1
-                when decision = 'stitched' and identifier_type in ('email', 'phone', 'crm_contact_id') then 1
+                when profile_records.record_key is not null then 1
+                when
+                    resolution.decision = 'stitched'
+                    and resolution.identifier_type in ('email', 'phone', 'crm_contact_id')
+                    then 1
                 else 0
             end
         ) as is_person
     from resolution
+    left join profile_records on resolution.record_key = profile_records.record_key
     group by 1
 ),
 

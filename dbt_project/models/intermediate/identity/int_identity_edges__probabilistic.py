@@ -1,9 +1,9 @@
-"""Record-to-record edges from probabilistic matching (transforms/identity/matching.py, Splink on DuckDB).
+"""Record-to-record edges from probabilistic matching (transforms/identity/matching/, Splink on DuckDB).
 
-Scores the profile records of every source (CRM contacts, ESP subscribers, loyalty members)
-against each other with the saved, trained model (`matcher/person_model.json`; `tessera
-train-matcher` writes it) and keeps the pairs at or above `match_probability_threshold`. It never
-trains. Each pair is one edge from the record with the smaller key to the other
+Scores the profile records of every source (`int_profile_records`: CRM contacts, ESP subscribers,
+loyalty members) against each other with the saved, trained model (`matcher/person_model.json`;
+`tessera train-matcher` writes it) and keeps the pairs at or above `match_probability_threshold`. It
+never trains. Each pair is one edge from the record with the smaller key to the other
 (`identifier_type = 'record'`); merge protection treats it as the weakest kind of edge. The
 probability is kept to 4 decimals: scoring re-scales the prior to the day's number of records, and
 an edge whose probability moved in the ninth decimal would be rewritten every day for nothing.
@@ -17,7 +17,7 @@ def model(dbt, session):
     dbt.config(materialized="table")
     from pathlib import Path
 
-    from transforms.identity.matching import MatcherModel, profile_records_sql, score
+    from transforms.identity.matching import MatcherModel, matching_records_sql, score
 
     # Plain calls on their own lines: dbt finds the settings a Python model reads by parsing it.
     model_setting = dbt.config.meta_get("matcher_model")
@@ -25,26 +25,24 @@ def model(dbt, session):
     matcher = MatcherModel.load(Path(model_setting))
     threshold = float(threshold_setting)
 
-    # dbt reads refs as literals; each relation's SQL names the staging table, for use as a subquery.
-    crm_contacts = dbt.ref("stg_crm__contacts").sql_query()
-    email_subscribers = dbt.ref("stg_email__subscribers").sql_query()
-    loyalty_members = dbt.ref("stg_pos__loyalty_members").sql_query()
-    records = profile_records_sql(f"({crm_contacts})", f"({email_subscribers})", f"({loyalty_members})")
+    # dbt reads refs as literals; the relation's SQL names the table, for use as a subquery.
+    profiles = dbt.ref("int_profile_records")
+    profile_records = f"({profiles.sql_query()})"
     nicknames = [(row[0], row[1]) for row in dbt.ref("nicknames").project("name, nickname").fetchall()]
+    records = matching_records_sql(profile_records)
     pairs = score(f"({records})", matcher, threshold, nicknames=nicknames, con=session)
 
     session.register("matched_pairs", pairs)
     edges = session.sql(
         f"""
-        with profile_records as ({records}),
+        with profile_records as (select * from {profile_records}),
 
         final as (
             select
                 a.record_key,
-                split_part(a.record_key, ':', 1) as source,
-                split_part(a.record_key, ':', 2) as stream,
-                substr(a.record_key, length(split_part(a.record_key, ':', 1))
-                    + length(split_part(a.record_key, ':', 2)) + 3) as record_id,
+                a.source,
+                a.stream,
+                a.record_id,
                 'record' as identifier_type,
                 p.record_key_b as identifier_value,
                 cast(null as varchar) as entity_key,

@@ -1,0 +1,48 @@
+"""Probabilistic person matching: a Fellegi–Sunter model (Splink, on DuckDB) over profile records.
+
+Deterministic stitching joins records that share an email, a phone or an id. People also turn up
+under a stale email, with no email at all, as `Bob` in one system and `Robert` in another, with a
+birth date typed day-first in one and month-first in the other. This package compares the profile
+records of all sources with each other (link and dedupe: a CRM contact entered twice is found too)
+and says how likely each candidate pair is the same person.
+
+- `comparisons`: the untrained model: comparisons tuned for people, wide blocking rules, nicknames.
+- `records`: the records matching reads (`RECORD_COLUMNS`, made from dbt's `int_profile_records`) and
+  their preparation in a private scratch database where Splink works.
+- `training`: `train()` estimates the model's parameters from unlabelled records, repeatably for a seed.
+- `model_file`: `MatcherModel`, the trained model as a versioned file.
+- `scoring`: `score()` scores records with a trained model and returns the pairs above a threshold,
+  with the comparison level of every attribute, so an edge can say why it was made.
+"""
+
+from transforms.identity.matching.comparisons import (
+    BLOCKING_RULES,
+    PER_PERSON_LEVELS,
+    name_aliases,
+    person_comparisons,
+    person_settings,
+    read_nicknames,
+)
+from transforms.identity.matching.model_file import MODEL_FORMAT, MatcherModel
+from transforms.identity.matching.records import RECORD_COLUMNS, matching_records_sql
+from transforms.identity.matching.scoring import PAIRS_COMPARED, score, sized_for
+from transforms.identity.matching.training import M_FLOOR, TRAINING_BLOCKING_RULES, train
+
+__all__ = [
+    "BLOCKING_RULES",
+    "M_FLOOR",
+    "MODEL_FORMAT",
+    "PAIRS_COMPARED",
+    "PER_PERSON_LEVELS",
+    "RECORD_COLUMNS",
+    "TRAINING_BLOCKING_RULES",
+    "MatcherModel",
+    "matching_records_sql",
+    "name_aliases",
+    "person_comparisons",
+    "person_settings",
+    "read_nicknames",
+    "score",
+    "sized_for",
+    "train",
+]
