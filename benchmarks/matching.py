@@ -3,7 +3,7 @@
 `python -m benchmarks.matching` builds (or reuses) a simulated world per scale, and from it the
 profile records matching reads: the CRM contacts, ESP subscribers and loyalty members are read
 straight from the simulator's stores into a lake under the landing contract (no API round trips:
-this benchmark is about matching, not extraction), normalised by dbt staging as in any build, and
+this benchmark is about matching, not extraction), normalised into `int_profile_records` by dbt as in any build, and
 kept as one Parquet file that later runs reuse. Then, each in a child process of its own:
 
 - `score`: `transforms.identity.matching.score` with the shipped model at the default threshold: what the
@@ -257,7 +257,7 @@ def prepare_profiles(workdir: Path, world: World) -> tuple[Path, float]:
         else:
             table = contract.schema.empty_table()
         pq.write_table(table, folder / "part-00000.parquet")
-    log.info("  dbt build of the profile staging models")
+    log.info("  dbt build of int_profile_records and the staging models it reads")
     run_transform(home, select=PROFILE_SELECTION)
     pq.write_table(warehouse_profile_records(home), profiles)
     marker.write_text(json.dumps({"clock": world.clock.isoformat()}) + "\n")
