@@ -25,6 +25,13 @@ BATCH_PREFIX = "batch_id="
 _TMP_PREFIX = ".tmp-"
 _REPLACED_PREFIX = ".replaced-"
 
+# Marker files in a batch folder (docs/landing-contract.md, "When a batch is visible"). Names start with `_`,
+# so readers that glob `*.parquet` never take them for data.
+SUCCESS = "_SUCCESS"  #: written last by the loader, once the batch is committed in the loader's own bookkeeping
+CHECKED = "_CHECKED.json"  #: the batch's checks found no critical failure (warnings are listed inside)
+HELD = "_HELD.json"  #: a critical check failure holds the batch back; the failures are inside
+RELEASED = "_RELEASED.json"  #: an operator released a held batch (`tessera check --release`); who, when and why
+
 
 def stream_dir(lake: Path, zone: str, source: str, stream: str) -> Path:
     """`<lake>/<zone>/<source>/<stream>`, zone being `raw` or `quarantine`."""
@@ -105,6 +112,56 @@ class BatchWriter:
     def abort(self) -> None:
         self._close_current()
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def write_marker(folder: Path, name: str, doc: dict | None = None) -> Path:
+    """Write one marker file into a batch folder atomically (a reader sees it whole or not at all)."""
+    import json
+
+    path = Path(folder) / name
+    tmp = path.with_name(f"{_TMP_PREFIX}{name}-{uuid.uuid4().hex[:8]}")
+    with open(tmp, "w") as fh:
+        if doc is not None:
+            json.dump(doc, fh, indent=1, sort_keys=True, default=str)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+    return path
+
+
+def read_marker(folder: Path, name: str) -> dict | None:
+    """A marker's document ({} for an empty marker such as `_SUCCESS`), or None when it is absent."""
+    import json
+
+    path = Path(folder) / name
+    if not path.exists():
+        return None
+    text = path.read_text()
+    return json.loads(text) if text.strip() else {}
+
+
+def remove_marker(folder: Path, name: str) -> None:
+    (Path(folder) / name).unlink(missing_ok=True)
+
+
+def batch_state(folder: Path) -> str:
+    """Where a batch folder stands: `writing` (no `_SUCCESS` yet), `pending` (published, not yet checked),
+    `held`, `released` or `checked`. Only `checked` and `released` batches are visible to the transform."""
+    folder = Path(folder)
+    if not (folder / SUCCESS).exists():
+        return "writing"
+    if (folder / RELEASED).exists():
+        return "released"
+    if (folder / HELD).exists():
+        return "held"
+    if (folder / CHECKED).exists():
+        return "checked"
+    return "pending"
+
+
+def is_visible(folder: Path) -> bool:
+    return batch_state(folder) in ("checked", "released")
 
 
 def batch_ids(directory: Path) -> list[str]:
