@@ -1,4 +1,5 @@
-"""Wheel build hook: bundle the dbt project, the DAGs and the dbt manifest into `tessera/bundled/`.
+"""Wheel build hook: bundle the dbt project, the DAGs, the expectation suites and the dbt manifest into
+`tessera/bundled/`.
 
 An Airflow worker installs the wheel and nothing else, so the files the DAGs read at parse and run time
 travel inside the package (`tessera/resources.py` finds them there). Run output (`target/` except the
@@ -30,3 +31,6 @@ class CustomBuildHook(BuildHookInterface):
             include[str(path)] = f"tessera/bundled/dbt_project/{path.relative_to(project).as_posix()}"
         for path in sorted(dags.glob("*.py")):
             include[str(path)] = f"tessera/bundled/dags/{path.name}"
+        expectations = root / "expectations"
+        for path in sorted(p for p in expectations.rglob("*") if p.is_file() and "uncommitted" not in p.parts):
+            include[str(path)] = f"tessera/bundled/expectations/{path.relative_to(expectations).as_posix()}"

@@ -228,6 +228,7 @@ def prepare_profiles(workdir: Path, world: World) -> tuple[Path, float]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from connectors.lake import SUCCESS, write_marker
     from connectors.registry import registry
     from tessera.dbt_runner import run_transform
     from tessera.home import TesseraHome
@@ -257,6 +258,7 @@ def prepare_profiles(workdir: Path, world: World) -> tuple[Path, float]:
         else:
             table = contract.schema.empty_table()
         pq.write_table(table, folder / "part-00000.parquet")
+        write_marker(folder, SUCCESS)  # published as any loader does; the build's checks make it visible
     log.info("  dbt build of int_profile_records and the staging models it reads")
     run_transform(home, select=PROFILE_SELECTION)
     pq.write_table(warehouse_profile_records(home), profiles)

@@ -79,6 +79,15 @@ METADATA_COLUMNS: tuple[Column, ...] = (
 #: The original record as JSON, kept where the source had one (APIs and files).
 RECORD_COLUMN = Column("_record", pii=True, description="The original record as JSON text.")
 
+#: Added by readers, not stored: when the row's batch became visible to the transform (its `_CHECKED.json` or
+#: `_RELEASED.json` marker's time; docs/landing-contract.md). The warehouse's source views carry it.
+VISIBLE_AT_COLUMN = Column(
+    "_visible_at",
+    "timestamp",
+    required=True,
+    description="When the batch became visible to the transform: its checks passed, or an operator released it.",
+)
+
 #: Quarantined rows keep the original payload and say why they were refused.
 QUARANTINE_COLUMNS: tuple[Column, ...] = (
     Column(

@@ -2,11 +2,15 @@
 tasks, the `tessera extract` command and the tests.
 
 The order of steps is the guarantee:
-1. recover what an interrupted run left (uncommitted batch folders go, the cursor never moved);
-2. start from the committed state, or, when re-running a committed batch, from the state that
+1. lock the stream, so two runs of it (a backfill next to the scheduled run) take turns; the lock is
+   held to the end;
+2. recover what an interrupted run left in the stream's folders, touching only the connector's own
+   folders: uncommitted batches go (the cursor never moved), a committed batch missing `_SUCCESS` gets it;
+3. start from the committed state, or, when re-running a committed batch, from the state that
    batch started from, so the re-run reads the same window and replaces the batch;
-3. read pages, parse each record, land good rows and quarantine the rest with a reason;
-4. publish quarantine and raw batch folders atomically; only then commit the new state.
+4. read pages, parse each record, land good rows and quarantine the rest with a reason;
+5. publish quarantine and raw batch folders atomically, then commit the new state, then write
+   `_SUCCESS` in each folder: only then may readers see the batch.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,11 +29,15 @@ import pyarrow as pa
 
 from connectors.base import CursorStream, FileDropStream, Stream, Window
 from connectors.contract import quarantine_schema
-from connectors.lake import BatchWriter, batch_dir, recover, stream_dir
+from connectors.lake import BatchWriter, Loader, batch_dir, check_replaceable, recover, stream_dir
 from connectors.records import RecordError, require
-from connectors.state import BatchRecord, StateStore, StreamState
+from connectors.state import LOCK_TIMEOUT_SECONDS, BatchRecord, StateStore, StreamState
 
 log = logging.getLogger(__name__)
+
+#: How the connectors name themselves in the `_LOADER.json` of the folders they write.
+LOADER_NAME = "tessera-connector"
+_ZONES = ("raw", "quarantine")
 
 
 @dataclass
@@ -40,7 +49,8 @@ class ExtractionResult:
     quarantined: int = 0
     skipped_seen: int = 0
     rerun: bool = False
-    recovered: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)  #: own uncommitted batches recovery deleted
+    completed: list[str] = field(default_factory=list)  #: committed batches recovery gave their `_SUCCESS`
     reasons: Counter = field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -66,12 +76,20 @@ def _from_iso(text: str | None) -> datetime | None:
 class _Landing:
     """The raw and quarantine writers of one batch, buffering one page of rows at a time."""
 
-    def __init__(self, stream: Stream, lake: Path, batch_id: str, extracted_at: datetime):
+    def __init__(self, stream: Stream, lake: Path, batch_id: str, extracted_at: datetime, loader: Loader):
         c = stream.contract
         self.stream = stream
         self.meta = {"_batch_id": batch_id, "_extracted_at": extracted_at}
-        self.raw = BatchWriter(batch_dir(lake, "raw", c.source, c.stream, batch_id), c.schema)
-        self.quarantine = BatchWriter(batch_dir(lake, "quarantine", c.source, c.stream, batch_id), quarantine_schema())
+        self.publication = uuid.uuid4().hex
+        self.raw = BatchWriter(
+            batch_dir(lake, "raw", c.source, c.stream, batch_id), c.schema, loader=loader, publication=self.publication
+        )
+        self.quarantine = BatchWriter(
+            batch_dir(lake, "quarantine", c.source, c.stream, batch_id),
+            quarantine_schema(),
+            loader=loader,
+            publication=self.publication,
+        )
         self.reasons: Counter = Counter()
         self._good: list[dict[str, Any]] = []
         self._bad: list[dict[str, Any]] = []
@@ -103,8 +121,13 @@ class _Landing:
 
     def publish(self) -> None:
         self.flush()
-        self.quarantine.commit()
-        self.raw.commit()
+        self.quarantine.publish()
+        self.raw.publish()
+
+    def complete(self) -> None:
+        """After the state commit: `_SUCCESS` in each published folder, and the replaced versions go."""
+        self.quarantine.complete()
+        self.raw.complete()
 
     def abort(self) -> None:
         self.raw.abort()
@@ -166,21 +189,33 @@ def extract(
     lake: Path,
     state_dir: Path,
     batch_id: str | None = None,
+    lock_timeout: float = LOCK_TIMEOUT_SECONDS,
 ) -> ExtractionResult:
-    """Extract one batch of `stream` for `window` into `lake`, committing state in `state_dir`."""
+    """Extract one batch of `stream` for `window` into `lake`, committing state in `state_dir`.
+
+    Holds the stream's lock from recovery to `_SUCCESS`; raises `StreamLockTimeout` when another
+    extraction of the stream keeps it longer than `lock_timeout` seconds."""
     c = stream.contract
-    batch_id = batch_id or window.batch_id()
     store = StateStore(state_dir, c.source, c.stream)
+    with store.lock(lock_timeout):
+        return _extract_locked(stream, window, lake, store, batch_id or window.batch_id())
+
+
+def _extract_locked(stream: Stream, window: Window, lake: Path, store: StateStore, batch_id: str) -> ExtractionResult:
+    c = stream.contract
+    loader = Loader(LOADER_NAME, c.source, c.stream)
     state: StreamState = store.load()
     result = ExtractionResult(c.source, c.stream, batch_id, rerun=batch_id in state.batches)
     started = time.monotonic()
-    removed = {
-        b for zone in ("raw", "quarantine") for b in recover(stream_dir(lake, zone, c.source, c.stream), state.batches)
-    }
-    result.recovered = sorted(removed)
+    committed = {b: record.publication for b, record in state.batches.items()}
+    recoveries = [recover(stream_dir(lake, zone, c.source, c.stream), loader, committed) for zone in _ZONES]
+    result.recovered = sorted({b for r in recoveries for b in r.removed})
+    result.completed = sorted({b for r in recoveries for b in r.completed})
+    for zone in _ZONES:  # before reading the source: a batch another loader owns is never replaced
+        check_replaceable(batch_dir(lake, zone, c.source, c.stream, batch_id), loader)
     previous = state.batches.get(batch_id)
     start_state = previous.start_state if previous is not None else state.current
-    landing = _Landing(stream, lake, batch_id, datetime.now(UTC))
+    landing = _Landing(stream, lake, batch_id, datetime.now(UTC), loader)
     log.info(
         "extracting %s batch %s window [%s, %s)%s",
         c.name,
@@ -211,10 +246,12 @@ def extract(
         rows=result.rows,
         quarantined=result.quarantined,
         committed_at=datetime.now(UTC).isoformat(),
+        publication=landing.publication,
     )
     if previous is None or state.current_batch == batch_id:
         state.current, state.current_batch = end_state, batch_id
     store.save(state)
+    landing.complete()  # a crash before this is completed by the next run's recovery
     result.seconds = time.monotonic() - started
     log.info(result.summary())
     if result.quarantined:

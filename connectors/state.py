@@ -3,6 +3,10 @@
 One JSON document per stream, replaced atomically (write, fsync, rename), so a crash leaves
 either the old or the new state and never a torn one. The state is committed only after the
 batch is durably in the lake: that ordering is what makes a crash in between recoverable.
+
+Only one extraction of a stream may hold its state at a time: two runs that read the same cursor
+would each save a state without the other's batch. `StateStore.lock()` serialises them across
+processes with a lock file next to the state.
 """
 
 from __future__ import annotations
@@ -10,11 +14,21 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 STATE_VERSION = 1
+#: How long an extraction waits for another extraction of the same stream to finish.
+LOCK_TIMEOUT_SECONDS = 30 * 60
+
+
+class StreamLockTimeout(RuntimeError):
+    """Another extraction of the stream held its lock for longer than this one would wait."""
 
 
 @dataclass
@@ -28,6 +42,9 @@ class BatchRecord:
     rows: int
     quarantined: int
     committed_at: str
+    #: The id of the batch folders' publication this commit made (their `_LOADER.json` names it too); None
+    #: for a batch committed before publications were recorded.
+    publication: str | None = None
 
 
 @dataclass
@@ -58,10 +75,33 @@ class StreamState:
 
 
 class StateStore:
-    """Reads and atomically replaces the state of one stream at `<state_dir>/<source>/<stream>.json`."""
+    """Reads and atomically replaces the state of one stream at `<state_dir>/<source>/<stream>.json`,
+    and locks it (`<stream>.lock` beside it) for the length of one extraction."""
 
     def __init__(self, state_dir: Path, source: str, stream: str):
+        self.source, self.stream = source, stream
         self.path = Path(state_dir) / source / f"{stream}.json"
+        self.lock_path = self.path.with_suffix(".lock")
+
+    @contextmanager
+    def lock(self, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+        """Hold the stream's inter-process lock; raise `StreamLockTimeout` after `timeout` seconds.
+        The operating system releases it when its holder dies, so a killed run never leaves it stuck."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.lock_path)
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise StreamLockTimeout(
+                f"{self.source}/{self.stream}: another extraction of this stream has held its lock "
+                f"{self.lock_path} for over {timeout:g} s, so this one did not start. Let the other run "
+                "finish, then retry this one (a lock whose holder died is released on its own; the file "
+                "itself need not be deleted)."
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def load(self) -> StreamState:
         if not self.path.exists():

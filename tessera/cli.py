@@ -82,7 +82,10 @@ def demo(
     _print_marts(home)
     from tessera_simulator.demo import identity_accuracy
 
+    from tessera.checks import data_docs_index
+
     console.print(f"Identity resolution against the simulator's ground truth: {identity_accuracy(home)}")
+    console.print(f"Data quality checks of every batch and of the marts (Data Docs): {data_docs_index(home)}")
 
 
 @app.command()
@@ -197,6 +200,8 @@ def transform(
         console.print(
             f"Built in PostgreSQL, {PostgresSettings.from_env().describe()} (schemas staging, intermediate, marts)"
         )
+    elif select:
+        console.print(f"Built the selection into the working warehouse {home.warehouse}; a selection is not published.")
     else:
         _print_marts(home)
 
@@ -300,19 +305,145 @@ def dbt_parse(force: Annotated[bool, typer.Option(help="Parse even when the mani
 
 
 def _print_marts(home) -> None:
+    from tessera.publication import published_path
     from tessera.warehouse import mart_counts
 
     counts = mart_counts(home)
     console.print(
-        f"Warehouse {home.warehouse}: {counts['golden_customers']:,} golden customers, "
+        f"Published warehouse {published_path(home)}: {counts['golden_customers']:,} golden customers, "
         f"{counts['customer_xref']:,} source records attributed (marts.golden_customers, marts.customer_xref)"
     )
 
 
+def _contract(name: str):
+    """A stream named `SOURCE.STREAM`, as in suites, logs and Assets."""
+    from connectors.registry import registry
+
+    source, dot, stream = name.partition(".")
+    if not dot:
+        raise ValueError(f"name a stream as SOURCE.STREAM (for example crm.contacts), not {name!r}")
+    return registry().contract(source, stream)
+
+
+def _print_check(result) -> None:
+    """One table per suite run: its failures and warnings, then the expectations that passed."""
+    if not result.passed:
+        verdict = "[red]HELD[/]" if result.batch_id else "[red]FAILED[/]"
+    else:
+        verdict = "[yellow]passed with warnings[/]" if result.warnings else "[green]passed[/]"
+    rows = f", {result.rows:,} rows" if result.rows is not None else ""
+    table = Table(title=f"{escape(result.name)}: {verdict}{rows}", title_justify="left")
+    for col in ("expectation", "column", "severity", "result"):
+        table.add_column(col, overflow="fold")
+    for failure in (*result.critical, *result.warnings):
+        style = "red" if failure.severity == "critical" else "yellow"
+        outcome = f"[{style}]failed[/]: {escape(failure.observed)}"
+        if failure.sample_values:
+            outcome += escape(f" (e.g. {', '.join(failure.sample_values)})")
+        table.add_row(failure.expectation_type, escape(failure.column or ""), failure.severity, outcome)
+    passed = result.expectations - len(result.critical) - len(result.warnings)
+    if passed > 0:
+        table.add_row(f"{passed} other expectation(s)", "", "", "[green]passed[/]")
+    console.print(table)
+
+
+@app.command()
+def check(
+    stream: Annotated[
+        str | None, typer.Option(help="Only this stream's batches, as SOURCE.STREAM (e.g. crm.contacts).")
+    ] = None,
+    marts: Annotated[
+        bool, typer.Option("--marts", help="Check the marts of the last build instead of landed batches.")
+    ] = False,
+    all_batches: Annotated[
+        bool, typer.Option("--all", help="Check every published batch again, not only those not checked yet.")
+    ] = False,
+    release: Annotated[
+        tuple[str, str] | None,
+        typer.Option(metavar="SOURCE.STREAM BATCH_ID", help="Release a held batch after review (needs --reason)."),
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Why the held batch may be read after all (kept in the audit trail).")
+    ] = None,
+) -> None:
+    """Run the data-quality checks outside Airflow: landed batches not checked yet, or the marts.
+
+    A batch with a critical failure is held: the transform does not read it until it is landed again
+    and passes, or an operator releases it (--release). Exits 1 on any critical failure."""
+    home = tessera_home()
+    if release is not None:
+        _release(home, release, reason)
+        return
+    if reason is not None:
+        _fail(ValueError("--reason goes with --release SOURCE.STREAM BATCH_ID"))
+    if marts and (stream or all_batches):
+        _fail(ValueError("--marts checks the marts; --stream and --all pick batches: give one or the other"))
+    from tessera.checks import check_marts, check_pending, data_docs_index
+
+    try:
+        contract = _contract(stream) if stream else None
+        with console.status("checking (Great Expectations)…"):
+            results = check_marts(home) if marts else check_pending(home, contract, all=all_batches)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    if not results:
+        console.print("No batch is waiting to be checked (--all checks every published batch again).")
+        return
+    for result in results:
+        _print_check(result)
+    for result in results:  # whole lines, unwrapped, as logs and alerts quote them
+        if not result.passed:
+            console.print(f"[bold red]critical:[/] {escape(result.message())}", soft_wrap=True, highlight=False)
+        elif result.warnings:
+            console.print(f"[yellow]warning:[/] {escape(result.message())}", soft_wrap=True, highlight=False)
+    failed = [result for result in results if not result.passed]
+    console.print(f"Data Docs: {data_docs_index(home)}", soft_wrap=True, highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _release(home, release: tuple[str, str], reason: str | None) -> None:
+    import getpass
+
+    from tessera.checks import release_batch, releases_log
+
+    stream, batch_id = release
+    try:
+        if not reason:
+            raise ValueError("--release needs --reason: say why the held batch's failures are acceptable")
+        path = release_batch(home, _contract(stream), batch_id, reason, getpass.getuser())
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    console.print(
+        f"released {stream} batch {batch_id}: the next transform reads it ({path}; audit trail {releases_log(home)})",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+def _print_held(home) -> None:
+    from tessera.checks import data_docs_index, held_batches
+
+    held = held_batches(home)
+    if not held:
+        console.print("No batch is held.")
+    else:
+        table = Table(title="Held batches (not read by the transform; see `tessera check --release`)")
+        for col in ("stream", "batch", "held since", "first failure"):
+            table.add_column(col, overflow="fold")
+        for batch in held:
+            table.add_row(batch.stream, batch.batch_id, batch.held_at, escape(batch.first_failure))
+        console.print(table)
+    if data_docs_index(home).exists():
+        console.print(f"Data Docs: {data_docs_index(home)}", soft_wrap=True, highlight=False)
+
+
 @app.command()
 def status() -> None:
-    """Show what the lake holds: batches, rows and quarantined records per stream."""
-    _print_lake(tessera_home())
+    """Show what the lake holds: batches, rows and quarantined records per stream, and held batches."""
+    home = tessera_home()
+    _print_lake(home)
+    _print_held(home)
 
 
 if __name__ == "__main__":

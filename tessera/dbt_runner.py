@@ -134,11 +134,17 @@ def target_type(target: str) -> str:
 
 
 def run_transform(home: TesseraHome, *, full_refresh: bool = False, target: str = "duckdb", select: str | None = None):
-    """`dbt build` of the whole project (or a selection) into this home's warehouse.
+    """The unify step through its gates: check the batches not yet checked, `dbt build` the whole project (or
+    a selection) into this home's warehouse, then, for a whole build on DuckDB, check the marts and publish
+    them to readers. A critical mart failure raises `CheckFailed` and leaves the published marts as they were.
 
     On a PostgreSQL target the lake is loaded into the database first (`tessera/warehouse_load.py`),
     since PostgreSQL cannot read the Parquet files the sources point at on DuckDB."""
-    if target_type(target) == "postgres":
+    from tessera.gates import check_built_marts, check_pending_batches
+
+    check_pending_batches(home)
+    engine = target_type(target)
+    if engine == "postgres":
         from tessera.warehouse_load import load_lake
 
         load_lake(home)
@@ -147,4 +153,10 @@ def run_transform(home: TesseraHome, *, full_refresh: bool = False, target: str 
         args += ["--select", select]
     if full_refresh:
         args.append("--full-refresh")
-    return run_dbt(args, home, target=target)
+    result = run_dbt(args, home, target=target)
+    if select is None and engine == "duckdb":
+        from tessera.publication import publish_warehouse
+
+        check_built_marts(home)
+        publish_warehouse(home)
+    return result

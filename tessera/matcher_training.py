@@ -38,10 +38,10 @@ def profile_streams(home: TesseraHome) -> dict[str, tuple[str, ...]]:
 
 def warehouse_profile_records(home: TesseraHome) -> pa.Table:
     """The profile records of every source, as matching reads them, from this home's `int_profile_records`."""
-    from tessera.warehouse import connect
+    from tessera.warehouse import connect_working
     from transforms.identity.matching import matching_records_sql
 
-    with connect(home) as con:
+    with connect_working(home) as con:
         (found,) = con.execute(
             "select count(*) from information_schema.tables where table_schema = 'intermediate' and table_name = ?",
             [PROFILE_MODEL],

@@ -56,6 +56,11 @@ re-reading a lookback window for late arrivals; re-running a run replaces its ba
 fails is safe to clear and re-run: it resumes from the last committed state, and a batch written
 before a crash but never committed is removed and read again. Records that cannot be parsed do not
 fail the run: they are counted in the log and kept with a reason under `lake/quarantine/{source}/`.
+Each `check_<stream>` task then validates the batch it landed (`expectations/`, Great Expectations). A
+critical failure fails that task with the suite, expectation, column and sample values and **holds the
+batch**: it stays in the lake, the transform does not read it, and the stream's Asset is not published.
+Fix the source and clear `extract_<stream>` (the re-run replaces the batch), or release it after review
+with `tessera check --release {source}.<stream> <batch_id> --reason …`. Warnings never block.
 Connection: `{conn_id}` (see `docs/connectors.md` and `connectors/sources/{source}/README.md`).
 """
 
@@ -84,7 +89,7 @@ def extract_dag(spec: Source):
     def extract():
         for stream in spec.stream_names:
 
-            @task(task_id=f"extract_{stream}", outlets=[raw_asset(source, stream)])
+            @task(task_id=f"extract_{stream}")
             def extract_stream(stream: str = stream, **context: Any) -> dict[str, Any]:
                 from tessera.collect import extract_source
 
@@ -98,7 +103,14 @@ def extract_dag(spec: Source):
                     "rerun": result.rerun,
                 }
 
-            extract_stream()
+            # The Asset is published once the batch passed its checks: a held batch triggers nothing.
+            @task(task_id=f"check_{stream}", outlets=[raw_asset(source, stream)], retries=0)
+            def check_stream(extracted: dict[str, Any], stream: str = stream) -> dict[str, Any]:
+                from tessera.gates import check_landed_batch
+
+                return check_landed_batch(source, stream, extracted["batch_id"])
+
+            check_stream(extract_stream())
 
     return extract()
 
@@ -120,7 +132,13 @@ normalisation rule or a seed; customer ids stay stable either way.
 and its failing rows query). Fix the model or the data, then clear the task and its downstream tasks.
 A model that stops on "schema ... out of sync" needs a run with `full_refresh`.
 Analysts reproduce any node locally with `dbt build --select <model>` in `dbt_project/`.
-Publishes the Assets `tessera.marts.golden_customers` and `tessera.marts.customer_xref`.
+
+**Checks.** `check_pending_batches` first checks batches other loaders landed (a batch that fails a
+critical expectation is held, not read). After dbt, `check_marts` runs the golden suites: a critical
+failure fails that task with the suite, expectation, column and sample values, and nothing is
+published. `publish_marts` then swaps the new marts in for readers in one step and publishes the Assets
+`tessera.marts.golden_customers` and `tessera.marts.customer_xref`. Results: Data Docs under
+`$TESSERA_HOME/checks/` (`tessera check --marts` reruns the checks).
 """
 
 MART_ASSETS = (
@@ -196,12 +214,27 @@ def transform_dag(sources: Registry | None = None):
             },
         )
 
+        @task(retries=0)
+        def check_pending_batches() -> dict[str, Any]:
+            """Batches another loader landed by the contract are checked before dbt reads the lake."""
+            from tessera.gates import check_pending_batches
+
+            return check_pending_batches()
+
+        @task(retries=0)
+        def check_marts() -> dict[str, Any]:
+            """A critical failure stops here: nothing is published from marts that failed their checks."""
+            from tessera.gates import check_built_marts
+
+            return check_built_marts()
+
         @task(outlets=list(MART_ASSETS))
-        def publish_marts() -> dict[str, int]:
-            from tessera.warehouse import mart_counts
+        def publish_marts() -> dict[str, Any]:
+            from tessera.home import tessera_home
+            from tessera.publication import publish_warehouse
 
-            return mart_counts()
+            return publish_warehouse(tessera_home()).summary()
 
-        dbt >> publish_marts()
+        check_pending_batches() >> dbt >> check_marts() >> publish_marts()
 
     return transform()

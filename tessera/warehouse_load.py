@@ -1,16 +1,23 @@
 """Load the Parquet lake into PostgreSQL, so the dbt project can build there as it does on DuckDB.
 
-On DuckDB the dbt sources read the lake's Parquet files directly. PostgreSQL cannot, so every landed
-stream (`lake/raw/<source>/<stream>/batch_id=*/*.parquet`) becomes a table `<source>.<stream>` with the
-columns of its landing contract (`connectors/contract.py`): the same names the dbt sources resolve to.
+On DuckDB the dbt sources are views over the lake's Parquet files. PostgreSQL cannot read them, so every
+landed stream (`lake/raw/<source>/<stream>/batch_id=*/*.parquet`) becomes a table `<source>.<stream>` with the
+columns of its landing contract (`connectors/contract.py`), then `_visible_at`: the same names the dbt sources
+resolve to.
+
+- **Visible batches only**: a batch is loaded once it is visible (`connectors.lake.is_visible`: published
+  with `_SUCCESS`, and checked or released; docs/landing-contract.md). Its rows carry `_visible_at`, the `at`
+  of its `_RELEASED.json` when an operator released it, else of its `_CHECKED.json`: when it became visible,
+  which incremental staging reads. A batch that stops being visible (a re-run not yet checked, or held) is
+  deleted from the table until it is visible again.
 
 - **Bulk**: each Parquet file is streamed into the table with `COPY … FROM STDIN` (Arrow writes the CSV),
   never row by row.
-- **A mirror of the lake, batch by batch**: a ledger (`tessera_lake.loaded_batches`) remembers which
-  batches are in the tables and a fingerprint of their files. A batch that is new or whose folder changed
-  (an interval re-run replaces it) is deleted from the table and copied again; a batch that left the lake
-  (a re-run that found nothing) is deleted; an unchanged batch is left alone. Loading twice therefore
-  gives the same tables.
+- **A mirror of the visible lake, batch by batch**: a ledger (`tessera_lake.loaded_batches`) remembers which
+  batches are in the tables, a fingerprint of their files and their `_visible_at`. A batch that is new, whose
+  folder changed (an interval re-run replaces it) or that became visible at another time is deleted from the
+  table and copied again; a batch that left the lake (a re-run that found nothing) or is no longer visible is
+  deleted; an unchanged batch is left alone. Loading twice therefore gives the same tables.
 - **One transaction per stream**: a reader (dbt) sees a stream before or after a load, never half of it.
 """
 
@@ -22,6 +29,7 @@ import logging
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -29,8 +37,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from connectors.contract import StreamContract
-from connectors.lake import BATCH_PREFIX, batch_ids, stream_dir
+from connectors.contract import VISIBLE_AT_COLUMN, StreamContract
+from connectors.lake import BATCH_PREFIX, CHECKED, RELEASED, batch_ids, batch_state, is_visible, read_marker, stream_dir
 from connectors.registry import registry
 from tessera.home import TesseraHome
 
@@ -86,6 +94,8 @@ class StreamLoad:
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
     rows_loaded: int = 0
+    #: Batches in the lake that are not visible (being written, not yet checked, or held): not loaded.
+    invisible: list[str] = field(default_factory=list)
 
     @property
     def table(self) -> str:
@@ -94,7 +104,7 @@ class StreamLoad:
     def summary(self) -> str:
         return (
             f"{self.table}: {len(self.loaded)} batches loaded ({self.rows_loaded} rows), "
-            f"{len(self.removed)} removed, {self.unchanged} unchanged"
+            f"{len(self.removed)} removed, {self.unchanged} unchanged, {len(self.invisible)} not visible"
         )
 
 
@@ -149,6 +159,24 @@ def batch_fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def visible_at(folder: Path) -> datetime | None:
+    """When a batch became visible, None while it is not (`connectors.lake.is_visible`): the `at` of its
+    `_RELEASED.json` if an operator released it, else of its `_CHECKED.json`. A naive `at` is taken as UTC."""
+    if not is_visible(folder):
+        return None
+    marker = RELEASED if batch_state(folder) == "released" else CHECKED
+    path = Path(folder) / marker
+    try:
+        at = (read_marker(folder, marker) or {}).get("at")
+        moment = datetime.fromisoformat(str(at))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise WarehouseLoadError(
+            f"{path}: the marker needs an ISO-8601 `at` (when the batch became visible), got an unreadable one "
+            f"({exc}); the checks write it (docs/landing-contract.md)"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -169,6 +197,17 @@ def _ensure_ledger(conn) -> None:
             )
             """
         )
+        # Ledgers written before batches had to be visible lack it: their batches load again once.
+        cur.execute(
+            f"alter table {_quote(LEDGER_SCHEMA)}.{_quote(LEDGER_TABLE)} "
+            "add column if not exists visible_at timestamp with time zone"
+        )
+
+
+def _table_columns(contract: StreamContract) -> list[tuple[str, str]]:
+    """The table's columns and their PostgreSQL types: the contract's, then `_visible_at`."""
+    visible = VISIBLE_AT_COLUMN.to_arrow()
+    return [(f.name, postgres_type(f.type)) for f in contract.schema] + [(visible.name, postgres_type(visible.type))]
 
 
 def _ensure_table(cur, contract: StreamContract) -> bool:
@@ -180,10 +219,10 @@ def _ensure_table(cur, contract: StreamContract) -> bool:
     )
     existed = cur.fetchone() is not None
     cur.execute(f"create schema if not exists {schema}")
-    columns = ", ".join(f"{_quote(f.name)} {postgres_type(f.type)}" for f in contract.schema)
-    cur.execute(f"create table if not exists {schema}.{table} ({columns})")
-    for f in contract.schema:
-        cur.execute(f"alter table {schema}.{table} add column if not exists {_quote(f.name)} {postgres_type(f.type)}")
+    columns = _table_columns(contract)
+    cur.execute(f"create table if not exists {schema}.{table} ({', '.join(f'{_quote(n)} {t}' for n, t in columns)})")
+    for name, sql_type in columns:
+        cur.execute(f"alter table {schema}.{table} add column if not exists {_quote(name)} {sql_type}")
     cur.execute(f"create index if not exists {_quote(contract.stream + '__batch_id')} on {schema}.{table} (_batch_id)")
     return not existed
 
@@ -192,6 +231,9 @@ def _load_stream(conn, lake: Path, contract: StreamContract) -> StreamLoad:
     result = StreamLoad(contract.source, contract.stream)
     folder = stream_dir(lake, "raw", contract.source, contract.stream)
     landed = {batch: folder / f"{BATCH_PREFIX}{batch}" for batch in batch_ids(folder)}
+    moments = {batch: visible_at(path) for batch, path in landed.items()}
+    visible = {batch: (landed[batch], at) for batch, at in moments.items() if at is not None}
+    result.invisible = sorted(set(landed) - set(visible))
     ledger = f"{_quote(LEDGER_SCHEMA)}.{_quote(LEDGER_TABLE)}"
     target = f"{_quote(contract.source)}.{_quote(contract.stream)}"
     with conn, conn.cursor() as cur:
@@ -200,34 +242,35 @@ def _load_stream(conn, lake: Path, contract: StreamContract) -> StreamLoad:
         if _ensure_table(cur, contract):
             cur.execute(f"delete from {ledger} where source = %s and stream = %s", (contract.source, contract.stream))
         cur.execute(
-            f"select batch_id, fingerprint from {ledger} where source = %s and stream = %s",
+            f"select batch_id, fingerprint, visible_at from {ledger} where source = %s and stream = %s",
             (contract.source, contract.stream),
         )
-        known = dict(cur.fetchall())
-        for batch in sorted(set(known) - set(landed)):
+        known = {batch: (fingerprint, at) for batch, fingerprint, at in cur.fetchall()}
+        for batch in sorted(set(known) - set(visible)):
             cur.execute(f"delete from {target} where _batch_id = %s", (batch,))
             cur.execute(
                 f"delete from {ledger} where source = %s and stream = %s and batch_id = %s",
                 (contract.source, contract.stream, batch),
             )
             result.removed.append(batch)
-        for batch, batch_folder in sorted(landed.items()):
+        for batch, (batch_folder, at) in sorted(visible.items()):
             fingerprint = batch_fingerprint(batch_folder)
-            if known.get(batch) == fingerprint:
+            if known.get(batch) == (fingerprint, at):
                 result.unchanged += 1
                 continue
             cur.execute(f"delete from {target} where _batch_id = %s", (batch,))
             rows = sum(
-                _copy_file(cur, target, contract, batch, part) for part in sorted(batch_folder.glob("*.parquet"))
+                _copy_file(cur, target, contract, batch, part, at) for part in sorted(batch_folder.glob("*.parquet"))
             )
             cur.execute(
                 f"""
-                insert into {ledger} (source, stream, batch_id, fingerprint, row_count)
-                values (%s, %s, %s, %s, %s)
+                insert into {ledger} (source, stream, batch_id, fingerprint, row_count, visible_at)
+                values (%s, %s, %s, %s, %s, %s)
                 on conflict (source, stream, batch_id)
-                do update set fingerprint = excluded.fingerprint, row_count = excluded.row_count, loaded_at = now()
+                do update set fingerprint = excluded.fingerprint, row_count = excluded.row_count,
+                    visible_at = excluded.visible_at, loaded_at = now()
                 """,
-                (contract.source, contract.stream, batch, fingerprint, rows),
+                (contract.source, contract.stream, batch, fingerprint, rows, at),
             )
             result.loaded.append(batch)
             result.rows_loaded += rows
@@ -241,12 +284,21 @@ def _load_stream(conn, lake: Path, contract: StreamContract) -> StreamLoad:
             )
         if result.loaded or result.removed:
             cur.execute(f"analyze {target}")
+    if result.invisible:
+        log.info(
+            "%s: %d batches in the lake are not visible yet (or held), so not loaded: %s",
+            contract.name,
+            len(result.invisible),
+            ", ".join(f"{b} ({batch_state(landed[b])})" for b in result.invisible[:10]),
+            extra={"source": contract.source, "stream": contract.stream},
+        )
     log.info(result.summary(), extra={"source": contract.source, "stream": contract.stream})
     return result
 
 
-def _copy_file(cur, target: str, contract: StreamContract, batch: str, path: Path) -> int:
-    """COPY one Parquet part file into the table; its rows must belong to the folder's batch."""
+def _copy_file(cur, target: str, contract: StreamContract, batch: str, path: Path, at: datetime) -> int:
+    """COPY one Parquet part file into the table, with `_visible_at` = `at`; its rows must belong to the
+    folder's batch."""
     import psycopg2
 
     try:
@@ -261,6 +313,8 @@ def _copy_file(cur, target: str, contract: StreamContract, batch: str, path: Pat
             f"{path}: rows carry _batch_id {batches}, but the file is in the folder of batch {batch!r}; "
             "every row of a batch folder must name that batch (docs/landing-contract.md)"
         )
+    visible = VISIBLE_AT_COLUMN.to_arrow()
+    table = table.append_column(visible.name, pa.repeat(pa.scalar(at, visible.type), table.num_rows))
     columns = ", ".join(_quote(name) for name in table.column_names)
     try:
         cur.copy_expert(f"copy {target} ({columns}) from stdin with (format csv)", _CsvStream(table))

@@ -46,6 +46,7 @@ def airflow_db(dbt_manifest) -> Path:
     return _AIRFLOW_HOME
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the group markers into scheduling groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Keep each module on one xdist worker (`--dist loadgroup`), so a module-scoped fixture, such as a
     warehouse built once for the tests that only read it, is built once per run, not once per worker.

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,16 +12,32 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connectors.contract import contract_for
+from connectors.lake import CHECKED, SUCCESS, write_marker
 from connectors.registry import registry
 
 EXTRACTED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def land(lake: Path, source: str, stream: str, batch_id: str, rows: list[dict], extracted_at=None) -> Path:
+def land(
+    lake: Path,
+    source: str,
+    stream: str,
+    batch_id: str,
+    rows: list[dict],
+    extracted_at=None,
+    *,
+    visible: bool = True,
+    visible_at: datetime | None = None,
+) -> Path:
     """Write one batch of `rows` (business columns; the rest null) under the contract's schema.
 
     Unless given, `_extracted_at` is the batch's interval start (later batches were extracted later,
     as incremental staging expects), or EXTRACTED_AT for a batch id that is not a time.
+
+    The folder is landed as the contract asks of any loader: Parquet under a temporary name renamed
+    into place (replacing an earlier version), then `_SUCCESS`. With `visible` (the default) a
+    `_CHECKED.json` follows, as if the batch's checks had passed at `visible_at` (default: its
+    `_extracted_at`), so readers take it; `visible=False` leaves an unpublished folder (no `_SUCCESS`).
     """
     contract = contract_for(source, stream)
     if extracted_at is None:
@@ -29,9 +48,21 @@ def land(lake: Path, source: str, stream: str, batch_id: str, rows: list[dict], 
     full = [{**row, "_batch_id": batch_id, "_extracted_at": extracted_at} for row in rows]
     table = pa.Table.from_pylist(full, schema=contract.schema)
     folder = Path(lake) / "raw" / source / stream / f"batch_id={batch_id}"
-    folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, folder / "part-00000.parquet")
+    tmp = folder.with_name(f".tmp-{folder.name}-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir(parents=True)
+    pq.write_table(table, tmp / "part-00000.parquet")
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+    if visible:
+        mark_visible(folder, visible_at or extracted_at)
     return folder
+
+
+def mark_visible(folder: Path, at: datetime = EXTRACTED_AT) -> None:
+    """Publish a landed folder (`_SUCCESS`) and mark it checked at `at`, as its loader and checks would."""
+    write_marker(folder, SUCCESS)
+    write_marker(folder, CHECKED, {"at": at.isoformat()})
 
 
 def land_empty_streams(lake: Path, batch_id: str = "00000000T000000Z") -> None:

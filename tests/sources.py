@@ -19,6 +19,7 @@ from connectors.base import Window
 from connectors.connection import ConnectionInfo
 from connectors.extraction import extract
 from connectors.registry import registry
+from tessera.gates import check_pending_batches
 from tessera.home import TesseraHome
 
 TOKEN = "test-token"
@@ -97,6 +98,7 @@ def simulated_days(sources: Sources, home: TesseraHome, days: int, initial_load:
             sim.advance(days=1)
         for source in registry().sources:
             extract_all(sources, source, home, start, sim.clock)
+        check_pending_batches(home)  # as each extract DAG checks what it landed
         start = sim.clock
         yield day
 

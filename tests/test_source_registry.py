@@ -108,9 +108,10 @@ def test_a_toy_source_gets_its_extract_dag_with_a_task_per_stream_and_its_tag(wi
     dags = extract_dags(with_toy)
     assert set(dags) == {s.dag_id for s in registry().sources.values()} | {"tessera_extract_toy"}
     toy = dags["tessera_extract_toy"]
-    assert toy.task_ids == ["extract_things"]
+    assert sorted(toy.task_ids) == ["check_things", "extract_things"]
+    assert toy.get_task("check_things").upstream_task_ids == {"extract_things"}
     assert isinstance(toy.timetable, CronDataIntervalTimetable) and toy.timetable.summary == "30 2 * * *"
-    assert [a.uri for a in toy.get_task("extract_things").outlets] == ["tessera://lake/raw/toy/things"]
+    assert [a.uri for a in toy.get_task("check_things").outlets] == ["tessera://lake/raw/toy/things"]
     assert "source:toy" in toy.tags and "source:toy" in tag_vocabulary(with_toy)
     assert "source:toy" not in tag_vocabulary()
     assert "`toy.things`: One row per thing." in toy.doc_md
@@ -122,7 +123,6 @@ def test_a_toy_source_gets_dbt_sources_and_doc_tables(with_toy):
     sources_yml = root / "dbt_project" / "models" / "staging" / "toy" / "_toy__sources.yml"
     (source,) = yaml.safe_load(files[sources_yml])["sources"]
     assert source["name"] == "toy"
-    assert "/lake/raw/toy/{name}/batch_id=*/*.parquet" in source["config"]["meta"]["external_location"]
     (table,) = source["tables"]
     assert [(c["name"], c["data_type"]) for c in table["columns"]] == [
         ("thing_id", "varchar"),
@@ -131,6 +131,7 @@ def test_a_toy_source_gets_dbt_sources_and_doc_tables(with_toy):
         ("_batch_id", "varchar"),
         ("_extracted_at", "timestamp with time zone"),
         ("_record", "varchar"),
+        ("_visible_at", "timestamp with time zone"),
     ]
     assert {c["name"] for c in table["columns"] if c.get("config", {}).get("meta", {}).get("pii")} == {
         "owner_email",

@@ -1,9 +1,10 @@
-"""The lake loads into PostgreSQL as tables named like the dbt sources: in bulk, batch by batch, idempotently."""
+"""The lake loads into PostgreSQL as tables named like the dbt sources: in bulk, batch by batch, idempotently,
+and only the batches that are visible (published and checked, or released), each with when it became visible."""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,16 +13,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from connectors.contract import contract_for
-from connectors.lake import BatchWriter, batch_dir
+from connectors.lake import CHECKED, HELD, RELEASED, SUCCESS, BatchWriter, batch_dir, write_marker
 from connectors.registry import registry
 from tessera.home import TesseraHome
 from tessera.warehouse_load import LEDGER_SCHEMA, LEDGER_TABLE, PostgresSettings, WarehouseLoadError, load_lake
+from tests import lake_writer
 from tests.dbt.postgres_target import connect, postgres_target
 from tests.sources import throwaway_postgres_database
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+CHECKED_AT = T0 + timedelta(hours=1)
 
 
 def contact(contact_id: str, batch: str, **values) -> dict:
@@ -30,11 +33,12 @@ def contact(contact_id: str, batch: str, **values) -> dict:
     return row
 
 
-def land(home: TesseraHome, source: str, stream: str, batch: str, rows: list[dict]) -> Path | None:
-    schema = contract_for(source, stream).schema
-    writer = BatchWriter(batch_dir(home.lake, "raw", source, stream, batch), schema)
-    writer.write(pa.Table.from_pylist(rows, schema=schema))
-    return writer.commit()
+def land(
+    home: TesseraHome, source: str, stream: str, batch: str, rows: list[dict], at: datetime = CHECKED_AT, **kw
+) -> Path:
+    """Land a batch by the contract (tests/lake_writer.py): checked at `at` unless `visible=False`."""
+    business = [{k: v for k, v in row.items() if k not in ("_batch_id", "_extracted_at")} for row in rows]
+    return lake_writer.land(home.lake, source, stream, batch, business, extracted_at=T0, visible_at=at, **kw)
 
 
 @pytest.fixture
@@ -66,7 +70,7 @@ def test_every_stream_becomes_a_table_with_the_contract_columns_and_the_lake_row
             "select column_name from information_schema.columns "
             f"where table_schema = '{contract.source}' and table_name = '{contract.stream}' order by ordinal_position",
         )
-        assert [c for (c,) in columns] == contract.schema.names
+        assert [c for (c,) in columns] == [*contract.schema.names, "_visible_at"]
     assert rows(
         database, "select contact_id, email, phone, marketing_opt_in, _batch_id from crm.contacts order by 5, 1"
     ) == [
@@ -98,7 +102,8 @@ def test_loading_again_changes_nothing_and_a_relanded_batch_replaces_its_rows(ho
         ("C3", None, "b2"),
     ]
 
-    land(home, "crm", "contacts", "b2", [])  # a re-run that found nothing removes the batch from the lake
+    # A re-run that found nothing removes the batch from the lake.
+    BatchWriter(batch_dir(home.lake, "raw", "crm", "contacts", "b2"), contract_for("crm", "contacts").schema).publish()
     emptied = {load.table: load for load in load_lake(home)}
     assert emptied["crm.contacts"].removed == ["b2"]
     assert rows(database, "select contact_id from crm.contacts") == [("C1",)]
@@ -114,6 +119,7 @@ def test_a_file_written_before_a_column_existed_loads_with_nulls(home, database)
     folder.mkdir(parents=True)
     row = {k: v for k, v in contact("C1", "b1", city="Leeds").items() if k != "company"}
     pq.write_table(pa.Table.from_pylist([row], schema=older), folder / "part-00000.parquet")
+    lake_writer.mark_visible(folder, CHECKED_AT)
 
     load_lake(home)
 
@@ -132,9 +138,66 @@ def test_a_damaged_file_fails_naming_it_and_leaves_the_table_as_it_was(home, dat
 
 
 def test_rows_of_another_batch_in_a_batch_folder_are_refused_by_file(home, database):
-    part = land(home, "crm", "contacts", "b1", [contact("C1", "elsewhere")]) / "part-00000.parquet"
+    part = land(home, "crm", "contacts", "b1", [contact("C1", "b1")]) / "part-00000.parquet"
+    schema = contract_for("crm", "contacts").schema
+    pq.write_table(pa.Table.from_pylist([contact("C1", "elsewhere")], schema=schema), part)
 
     with pytest.raises(WarehouseLoadError, match=rf"{re.escape(str(part))}: rows carry _batch_id \['elsewhere'\]"):
+        load_lake(home)
+
+
+def test_only_visible_batches_load_and_their_rows_say_when_they_became_visible(home, database):
+    land(home, "crm", "contacts", "checked", [contact("C1", "checked")], at=CHECKED_AT)
+    land(home, "crm", "contacts", "writing", [contact("C2", "writing")], visible=False)  # no _SUCCESS yet
+    pending = land(home, "crm", "contacts", "pending", [contact("C3", "pending")], visible=False)
+    write_marker(pending, SUCCESS)  # published, not yet checked
+    held = land(home, "crm", "contacts", "held", [contact("C4", "held")], visible=False)
+    write_marker(held, SUCCESS)
+    write_marker(held, HELD, {"at": CHECKED_AT.isoformat(), "failures": ["contact_id is not unique"]})
+    released = land(home, "crm", "contacts", "released", [contact("C5", "released")], at=CHECKED_AT)
+    write_marker(released, HELD, {"at": CHECKED_AT.isoformat()})
+    write_marker(released, RELEASED, {"at": "2026-01-03T09:30:00", "by": "ops", "why": "known duplicate"})
+
+    (load,) = [load for load in load_lake(home) if load.table == "crm.contacts"]
+
+    assert load.loaded == ["checked", "released"] and load.invisible == ["held", "pending", "writing"]
+    assert rows(database, "select contact_id, _batch_id, _visible_at from crm.contacts order by 1") == [
+        ("C1", "checked", CHECKED_AT),
+        ("C5", "released", datetime(2026, 1, 3, 9, 30, tzinfo=UTC)),  # when released (a naive `at` is UTC)
+    ]
+
+
+def test_a_batch_that_stops_being_visible_leaves_the_table_until_it_is_released(home, database):
+    land(home, "crm", "contacts", "b1", [contact("C1", "b1")])
+    land(home, "crm", "contacts", "b2", [contact("C2", "b2")])
+    load_lake(home)
+    # The interval of b1 re-ran: its new version was published and held by its checks.
+    held = land(home, "crm", "contacts", "b1", [contact("C1", "b1", email="bad")], visible=False)
+    write_marker(held, SUCCESS)
+    write_marker(held, HELD, {"at": "2026-01-02T00:00:00+00:00"})
+
+    (hidden,) = [load for load in load_lake(home) if load.table == "crm.contacts"]
+
+    assert hidden.removed == ["b1"] and hidden.invisible == ["b1"] and hidden.unchanged == 1
+    assert rows(database, "select contact_id from crm.contacts") == [("C2",)]
+    assert rows(database, f"select batch_id from {LEDGER_SCHEMA}.{LEDGER_TABLE}") == [("b2",)]
+
+    released_at = datetime(2026, 1, 2, 8, tzinfo=UTC)
+    write_marker(held, RELEASED, {"at": released_at.isoformat(), "by": "ops", "why": "checked by hand"})
+    (back,) = [load for load in load_lake(home) if load.table == "crm.contacts"]
+
+    assert back.loaded == ["b1"] and back.unchanged == 1
+    assert rows(database, "select contact_id, email, _visible_at from crm.contacts order by 1") == [
+        ("C1", "bad", released_at),
+        ("C2", None, CHECKED_AT),
+    ]
+
+
+def test_a_visible_marker_without_a_time_fails_naming_it(home, database):
+    folder = land(home, "crm", "contacts", "b1", [contact("C1", "b1")])
+    write_marker(folder, CHECKED, {"warnings": []})
+
+    with pytest.raises(WarehouseLoadError, match=re.escape(str(folder / CHECKED)) + ".*ISO-8601 `at`"):
         load_lake(home)
 
 

@@ -32,7 +32,11 @@ def test_expected_dags_and_tasks(dagbag):
     for source in registry().sources.values():
         dag = dagbag.dags.get(source.dag_id)
         assert dag is not None, f"missing {source.dag_id}"
-        assert sorted(dag.task_ids) == sorted(f"extract_{s}" for s in source.stream_names)
+        assert sorted(dag.task_ids) == sorted(
+            f"{step}_{s}" for s in source.stream_names for step in ("check", "extract")
+        )
+        for stream in source.stream_names:  # each batch is checked right after it lands
+            assert dag.get_task(f"check_{stream}").upstream_task_ids == {f"extract_{stream}"}
 
 
 def test_every_dag_is_documented_and_tagged(dagbag):
@@ -56,7 +60,11 @@ def test_extract_dags_use_data_intervals_retries_and_assets(dagbag):
             task = dag.get_task(f"extract_{contract.stream}")
             assert task.retries >= 3 and task.retry_exponential_backoff
             assert task.on_failure_callback
-            assert [a.uri for a in task.outlets] == [f"tessera://lake/raw/{contract.lake_path}"]
+            check = dag.get_task(f"check_{contract.stream}")
+            assert check.retries == 0, "a failed check is a data problem: retrying it changes nothing"
+            assert check.on_failure_callback
+            # The Asset is published by the check, so a held batch triggers no transform.
+            assert [a.uri for a in check.outlets] == [f"tessera://lake/raw/{contract.lake_path}"] and not task.outlets
 
 
 def test_the_transform_dag_runs_incrementally_unless_asked_for_a_full_refresh(dagbag):
@@ -65,6 +73,20 @@ def test_the_transform_dag_runs_incrementally_unless_asked_for_a_full_refresh(da
     builds = [t for t in dag.tasks if t.task_id.endswith(("_model_build", "_seed_build"))]
     assert builds and all(t.full_refresh == "{{ params.full_refresh }}" for t in builds)
     assert "full_refresh" in builds[0].template_fields
+
+
+def test_the_transform_dag_checks_batches_first_and_publishes_only_checked_marts(dagbag):
+    dag = dagbag.dags["tessera_transform"]
+    first, check, publish = (dag.get_task(t) for t in ("check_pending_batches", "check_marts", "publish_marts"))
+    dbt_tasks = {t.task_id for t in dag.tasks if t.task_id.startswith("dbt.")}
+    roots = [dag.get_task(t) for t in dbt_tasks if not dag.get_task(t).upstream_task_ids & dbt_tasks]
+    assert roots and all(t.upstream_task_ids == {first.task_id} for t in roots)
+    assert check.upstream_task_ids and check.upstream_task_ids <= dbt_tasks
+    assert publish.upstream_task_ids == {"check_marts"} and check.retries == 0
+    assert {a.uri for a in publish.outlets} == {
+        "tessera://warehouse/marts/golden_customers",
+        "tessera://warehouse/marts/customer_xref",
+    }
 
 
 @pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS.glob("*.py")))

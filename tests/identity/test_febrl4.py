@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from connectors.contract import contract_for
+from connectors.lake import SUCCESS, write_marker
 from connectors.registry import registry
 from tessera.home import TesseraHome
 
@@ -73,6 +74,7 @@ def _land(lake: Path, source: str, stream: str, columns: dict[str, pd.Series | o
     folder = lake / "raw" / source / stream / f"batch_id={BATCH_ID}"
     folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_arrays(arrays, schema=schema), folder / "part-00000.parquet")
+    write_marker(folder, SUCCESS)  # published, as any loader does; the pipeline's checks decide the rest
 
 
 def land_febrl4(lake: Path) -> None:

@@ -11,10 +11,16 @@ from datetime import datetime
 import httpx
 import pytest
 
+from connectors.base import Window
+from connectors.connection import ConnectionInfo
+from connectors.extraction import extract
 from connectors.http import SourceApiError
+from connectors.lake import batch_state
 from connectors.records import to_json
+from connectors.registry import registry
 from connectors.state import StateStore
 from tests.lake_reader import column, landed
+from tests.lake_writer import land
 from tests.sources import TOKEN, extract_all
 
 pytestmark = pytest.mark.integration
@@ -142,6 +148,29 @@ def test_a_process_killed_between_writing_and_committing_is_recovered(sources, h
     assert result.recovered == [start.strftime("upto-%Y%m%dT%H%M%SZ")]
     assert max(versions(home).values()) == 1
     assert_lake_matches_source(sources, home)
+
+
+def test_a_run_with_a_bad_token_leaves_batches_another_loader_landed_alone(sources, home):
+    """Another loader landed CRM contacts by the landing contract; a run that fails on a bad token (and
+    the runs after it) must not take them for its own uncommitted batches."""
+    sim = sources.sim
+    theirs = land(home.lake, "crm", "contacts", "manual-20251231", [{"contact_id": "X1", "updated_at": sim.clock}])
+    (stream,) = (
+        registry()
+        .source("crm")
+        .build_streams(ConnectionInfo("tessera_crm", "http", host=sources.crm_url, password="not-the-token"))
+    )
+    with pytest.raises(SourceApiError, match="401"):
+        extract(stream, Window(None, sim.clock), lake=home.lake, state_dir=home.state)
+    assert batch_state(theirs) == "checked"
+
+    result = extract_all(sources, "crm", home, None, sim.clock)["contacts"]
+
+    assert result.recovered == [] and result.rows > 0
+    assert batch_state(theirs) == "checked"
+    table = landed(home.lake, "crm", "contacts")
+    assert column(table, "contact_id").count("X1") == 1
+    assert set(column(table, "_batch_id")) == {"manual-20251231", result.batch_id}
 
 
 def _ts(value: str) -> datetime:

@@ -46,7 +46,8 @@ normalised as (
         created_at,
         updated_at,
         _batch_id,
-        _extracted_at
+        _extracted_at,
+        _visible_at
     from located
 ),
 
@@ -77,7 +78,8 @@ final as (
         created_at,
         updated_at,
         _batch_id,
-        _extracted_at
+        _extracted_at,
+        _visible_at
     from normalised
 )
 

@@ -20,7 +20,8 @@ normalised as (
         url,
         occurred_at,
         _batch_id,
-        _extracted_at
+        _extracted_at,
+        _visible_at
     from unique_events
 ),
 
@@ -35,7 +36,8 @@ final as (
         url,
         occurred_at,
         _batch_id,
-        _extracted_at
+        _extracted_at,
+        _visible_at
     from normalised
 )
 

@@ -22,7 +22,8 @@ normalised as (
         opted_in_at,
         updated_at,
         _batch_id,
-        _extracted_at
+        _extracted_at,
+        _visible_at
     from current_subscribers
 ),
 
@@ -39,7 +40,8 @@ final as (
         opted_in_at,
         updated_at,
         _batch_id,
-        _extracted_at
+        _extracted_at,
+        _visible_at
     from normalised
 )
 

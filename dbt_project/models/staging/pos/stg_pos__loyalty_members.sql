@@ -33,7 +33,8 @@ normalised as (
         enrolled_at,
         updated_at,
         _batch_id,
-        _extracted_at
+        _extracted_at,
+        _visible_at
     from located
 ),
 
@@ -61,7 +62,8 @@ final as (
         enrolled_at,
         updated_at,
         _batch_id,
-        _extracted_at
+        _extracted_at,
+        _visible_at
     from normalised
 )
 

@@ -28,7 +28,8 @@ normalised as (
         item_count,
         occurred_at,
         _batch_id,
-        _extracted_at
+        _extracted_at,
+        _visible_at
     from unique_transactions
 ),
 
@@ -47,7 +48,8 @@ final as (
         item_count,
         occurred_at,
         _batch_id,
-        _extracted_at
+        _extracted_at,
+        _visible_at
     from normalised
 )
 

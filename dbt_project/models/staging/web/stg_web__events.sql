@@ -28,7 +28,8 @@ normalised as (
         properties,
         occurred_at,
         _batch_id,
-        _extracted_at
+        _extracted_at,
+        _visible_at
     from unique_events
 ),
 
@@ -48,7 +49,8 @@ final as (
         properties,
         occurred_at,
         _batch_id,
-        _extracted_at
+        _extracted_at,
+        _visible_at
     from normalised
 )
 
