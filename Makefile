@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 UV     := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export TESSERA_HOME ?= $(CURDIR)/data
 
-.PHONY: install demo test test-slow test-all lint generate wheel bench bench-transform bench-incremental bench-matching clean
+.PHONY: install demo test test-slow test-all lint generate wheel bench bench-transform bench-incremental bench-matching bench-checks clean
 
 install: $(VENV)/.installed $(VENV)/datasets/.done  ## install, and write the dbt manifest the transform DAG renders from
 	@$(BIN)/tessera dbt-parse >/dev/null
@@ -59,6 +59,9 @@ bench-incremental: install  ## a daily incremental unify run against a full refr
 
 bench-matching: install  ## probabilistic matching against plain Splink at 100k and 1M (see benchmarks/README.md)
 	$(BIN)/python -m benchmarks.matching
+
+bench-checks: install  ## batch checks (GX) against one DuckDB query at 100k and 1M rows (see benchmarks/README.md)
+	$(BIN)/python -m benchmarks.checks
 
 clean:
 	rm -rf $(VENV) data dist tessera/bundled
