@@ -1,9 +1,10 @@
 """The one expectation GX lacks: a column has exactly the Arrow type the landing contract gives it.
 
 GX's own type expectation compares pandas dtypes, which cannot say `decimal128(18, 2)` or tell int32
-from int64. Batches are validated as Arrow-backed frames (`pd.ArrowDtype`), so each column still
-carries the type its Parquet file declared, and this expectation compares that type's name with the
-contract's, as it reads in a suite: `{"column": "contact_id", "arrow_type": "string"}`. A missing
+from int64. A landed batch's frame carries the Arrow schema its Parquet files declared (`attrs[ARROW_TYPES]`,
+set by `tessera.checks.batch_checks`, which converts some columns to NumPy for speed); other frames are
+Arrow-backed (`pd.ArrowDtype`), so each column still carries its Arrow type. This expectation compares
+that type's name with the contract's, as it reads in a suite: `{"column": "contact_id", "arrow_type": "string"}`. A missing
 column is observed as `missing`. Importing this module registers `expect_column_to_have_arrow_type`
 with GX; `tessera.checks.context.open_context` does so before it loads a suite.
 """
@@ -18,6 +19,8 @@ from great_expectations.render.renderer.renderer import renderer
 from great_expectations.render.renderer_configuration import RendererConfiguration, RendererValueType
 
 MISSING = "missing"
+#: The `attrs` key under which a frame carries the Arrow types it was read with, {column: type name}.
+ARROW_TYPES = "tessera_arrow_types"
 TEMPLATE = "$column must be present with Arrow type $arrow_type."
 
 
@@ -63,7 +66,17 @@ class ExpectColumnToHaveArrowType(BatchExpectation):
 
     def _validate(self, metrics: dict, runtime_configuration: dict | None = None, execution_engine=None) -> dict:
         kwargs = self.configuration.kwargs
-        types = {entry["name"]: entry["type"] for entry in metrics["table.column_types"]}
+        types = _landed_types(execution_engine)
+        if types is None:
+            types = {entry["name"]: entry["type"] for entry in metrics["table.column_types"]}
         dtype = types.get(kwargs["column"])
         observed = MISSING if dtype is None else arrow_type_name(dtype)
         return {"success": observed == kwargs["arrow_type"], "result": {"observed_value": observed}}
+
+
+def _landed_types(execution_engine) -> dict | None:
+    """The Arrow types the validated frame was read with (`attrs[ARROW_TYPES]`), when it carries them:
+    columns the checks convert for speed (timestamps to NumPy) are judged by what landed, not by the frame."""
+    batch_data = getattr(getattr(execution_engine, "batch_manager", None), "active_batch_data", None)
+    frame = getattr(batch_data, "dataframe", None)
+    return getattr(frame, "attrs", {}).get(ARROW_TYPES)
