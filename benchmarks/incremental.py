@@ -49,7 +49,7 @@ DEFAULT_SCALES = (100_000,)
 INCREMENTAL, FULL = "incremental", "full refresh"
 RESOLUTION_TABLE = "intermediate.int_identity_resolution"
 #: What the staging macro `landed_since_last_run()` adds to a model's SQL on its incremental path.
-INCREMENTAL_FILTER = "_extracted_at > ("
+INCREMENTAL_FILTER = "_visible_at > ("
 DAY0_WAREHOUSE = "warehouse-day0.duckdb"
 
 
@@ -114,12 +114,15 @@ def build_child(home: str, full_refresh: bool) -> dict[str, Any]:
 
 def day0_child(home: str) -> dict[str, Any]:
     """Every seed and model built from the lake into a fresh warehouse: what a full build leaves there.
-    Tests change nothing in the warehouse, so they are left out here; each measured run runs them all."""
+    Tests change nothing in the warehouse, so they are left out here; each measured run runs them all.
+    The landed batches pass their checks first, as in any run: dbt reads only checked batches."""
     from tessera.dbt_runner import run_dbt
+    from tessera.gates import check_pending_batches
     from tessera.home import TesseraHome
 
     root = Path(home)
     started = time.perf_counter()
+    check_pending_batches(TesseraHome(root))
     run_dbt(["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"], TesseraHome(root))
     return {
         "seconds": time.perf_counter() - started,

@@ -118,14 +118,16 @@ def test_the_wheel_deployed_on_airflow_extracts_on_schedule_and_the_assets_trigg
     assert transform_run["run_type"] == "asset_triggered" and transform_run["state"] == "success"
     assert [(r["run_id"], r["state"]) for r in listed] == [(transform_run["dag_run_id"], "success")]
 
-    # The warehouse under TESSERA_HOME holds the golden customers the run published, resolved correctly.
-    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+    # The published warehouse under TESSERA_HOME holds the golden customers the run published, resolved correctly.
+    assert published["path"] == str(home.root / "published" / "warehouse.duckdb")
+    with duckdb.connect(published["path"], read_only=True) as con:
         ((golden, attributed),) = con.execute(
             "select count(*), (select count(distinct customer_id) from marts.customer_xref) from marts.golden_customers"
         ).fetchall()
         xref = con.sql("select source, stream, record_id, customer_id from marts.customer_xref").to_arrow_table()
         linkable = linkable_records(con)
-    assert published["golden_customers"] == golden == attributed and published["customer_xref"] == xref.num_rows
+    tables = published["tables"]
+    assert tables["golden_customers"] == golden == attributed and tables["customer_xref"] == xref.num_rows
     assert set(xref.column("source").to_pylist()) == set(registry().sources)
     scores = pairwise_scores(xref, sim.ground_truth(), scope=linkable)
     assert scores.precision >= 0.97 and scores.recall >= 0.93, f"{scores.summary()} on {world}"

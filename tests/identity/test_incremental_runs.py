@@ -49,7 +49,7 @@ def incremental_nodes(home: TesseraHome) -> set[str]:
     return {
         r["unique_id"].split(".")[-1]
         for r in results["results"]
-        if r["unique_id"].startswith("model.") and "_extracted_at > (" in (r.get("compiled_code") or "")
+        if r["unique_id"].startswith("model.") and "_visible_at > (" in (r.get("compiled_code") or "")
     }
 
 
