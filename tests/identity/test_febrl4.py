@@ -27,7 +27,7 @@ from connectors.lake import SUCCESS, write_marker
 from connectors.registry import registry
 from tessera.home import TesseraHome
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a whole-project build on 10,000 records, trained
 
 WHEEL_DIR = Path(sys.prefix) / "datasets"  # where `make install` puts the dataset wheel
 BATCH_ID = "20260101T000000Z"
