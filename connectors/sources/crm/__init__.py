@@ -1,8 +1,4 @@
-"""CRM source: contacts from a HubSpot-style REST API (`/crm/v3/contacts`).
-
-`SOURCE` declares the source for the registry (connectors/registry.py); the reading code is imported
-only when an extraction runs.
-"""
+"""CRM source: contacts from a HubSpot-style REST API (`/crm/v3/contacts`)."""
 
 from connectors.contract import Column, StreamContract
 from connectors.registry import ConnectionOption, ConnectionSpec, Source

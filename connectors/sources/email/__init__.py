@@ -1,8 +1,4 @@
-"""Email service provider source: subscribers and email events from a Mailchimp-style REST API.
-
-`SOURCE` declares the source for the registry (connectors/registry.py); the reading code is imported
-only when an extraction runs.
-"""
+"""Email service provider source: subscribers and email events from a Mailchimp-style REST API."""
 
 from connectors.contract import Column, StreamContract
 from connectors.registry import ConnectionOption, ConnectionSpec, Source

@@ -1,8 +1,4 @@
-"""Point-of-sale source: loyalty members and transactions from a SQL database (SQLite or PostgreSQL).
-
-`SOURCE` declares the source for the registry (connectors/registry.py); the reading code is imported
-only when an extraction runs.
-"""
+"""Point-of-sale source: loyalty members and transactions from a SQL database (SQLite or PostgreSQL)."""
 
 from connectors.contract import Column, StreamContract
 from connectors.registry import ConnectionOption, ConnectionSpec, Source

@@ -1,8 +1,4 @@
-"""Web source: Segment-spec event files (gzip JSON lines) dropped hourly into a folder.
-
-`SOURCE` declares the source for the registry (connectors/registry.py); the reading code is imported
-only when an extraction runs.
-"""
+"""Web source: Segment-spec event files (gzip JSON lines) dropped hourly into a folder."""
 
 from connectors.contract import Column, StreamContract
 from connectors.registry import ConnectionOption, ConnectionSpec, Freshness, Source
