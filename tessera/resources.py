@@ -1,4 +1,4 @@
-"""Where the product's own files are: the dbt project, the DAGs folder and the dbt manifest.
+"""Where the product's own files are: the dbt project, the DAGs folder, the dbt manifest and the check suites.
 
 An installed wheel carries them inside the package (`tessera/bundled/`, written by `hatch_build.py`),
 so an Airflow worker needs no checkout. A source checkout (an editable install, `make install`) uses
@@ -37,6 +37,11 @@ def dbt_project_dir() -> Path:
 
 def dags_folder() -> Path:
     return _located("TESSERA_DAGS_FOLDER", "dags")
+
+
+def expectations_dir() -> Path:
+    """The Great Expectations project holding the check suites (`TESSERA_EXPECTATIONS_DIR` overrides it)."""
+    return _located("TESSERA_EXPECTATIONS_DIR", "expectations")
 
 
 def manifest_path() -> Path:

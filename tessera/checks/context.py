@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from tessera.home import TesseraHome
-from tessera.resources import _located
+from tessera.resources import expectations_dir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,13 +35,6 @@ log = logging.getLogger(__name__)
 DATASOURCE, ASSET, BATCH_DEFINITION = "tessera", "frames", "whole"
 #: How many failing values a result keeps per expectation (messages show fewer, masked).
 PARTIAL_UNEXPECTED_COUNT = 20
-
-
-def expectations_dir() -> Path:
-    """The GX project holding the suites: `TESSERA_EXPECTATIONS_DIR`, else the wheel's
-    `tessera/bundled/expectations/`, else the checkout's `expectations/` (as `tessera/resources.py` finds
-    the dbt project and the DAGs)."""
-    return _located("TESSERA_EXPECTATIONS_DIR", "expectations")
 
 
 def checks_dir(home: TesseraHome) -> Path:
