@@ -88,23 +88,23 @@ def _check(context: Any, home: TesseraHome, contract: StreamContract, batch_id: 
             "its loader is still writing it, or died before committing it"
         )
     validated_at = now or datetime.now(UTC)
-    table, unreadable = read_batch(contract.name, folder)
+    suite = load_suite(context, contract.name)
+    table, schema, unreadable = read_batch(contract.name, folder, _read_columns(suite))
     key = None
     if unreadable is not None:
         result = CheckResult(
             contract.name, str(folder), False, [unreadable], batch_id=batch_id, validated_at=validated_at
         )
     else:
-        suite = load_suite(context, contract.name)
         validation, key = run_suite(
             context,
             suite,
-            _frame(table, suite),
+            _frame(table, schema),
             _parameters(home, contract, batch_id, validated_at, suite),
             run_name=f"batch_id={batch_id}",
             validated_at=validated_at,
             index_columns=[contract.key]
-            if contract.key in table.column_names and table.num_rows <= INDEX_ROWS
+            if contract.key in _read_columns(suite) and table.num_rows <= INDEX_ROWS
             else None,
         )
         failures = failures_of(contract.name, validation, frozenset(c.name for c in contract.all_columns if c.pii))
@@ -138,8 +138,15 @@ def _check(context: Any, home: TesseraHome, contract: StreamContract, batch_id: 
     return result, key
 
 
-def read_batch(suite: str, folder: Path) -> tuple[pa.Table | None, Failure | None]:
-    """The batch's part files as one Arrow table, exactly as written; or the failure that prevents it."""
+def read_batch(
+    suite: str, folder: Path, columns: set[str] | None = None
+) -> tuple[pa.Table | None, pa.Schema | None, Failure | None]:
+    """The batch's part files as one Arrow table and its landed schema, exactly as written; or the failure
+    that prevents reading them.
+
+    Every part's schema is read and compared; with `columns`, only those columns' values are read: the
+    others come back as all-null columns of type `null` under their own names, and the landed schema
+    still says what they hold."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -148,21 +155,27 @@ def read_batch(suite: str, folder: Path) -> tuple[pa.Table | None, Failure | Non
 
     parts = sorted(Path(folder).glob("*.parquet"))
     if not parts:
-        return None, failure(f"no Parquet part files in {folder}")
-    tables = {}
+        return None, None, failure(f"no Parquet part files in {folder}")
+    tables, schemas = {}, {}
     for part in parts:
         try:
-            tables[part.name] = pq.ParquetFile(part).read()
+            file = pq.ParquetFile(part)
+            schemas[part.name] = file.schema_arrow
+            wanted = None if columns is None else [name for name in file.schema_arrow.names if name in columns]
+            tables[part.name] = file.read(columns=wanted)
         except Exception as exc:  # noqa: BLE001 - any unreadable file holds the batch, with the reason
-            return None, failure(f"{part.name} cannot be read: {exc}")
-    first, *others = tables.items()
-    for name, table in others:
-        if not table.schema.equals(first[1].schema):
-            return None, failure(
-                f"the part files disagree on the columns: {name} has "
-                f"{_columns(table.schema)}, {first[0]} has {_columns(first[1].schema)}"
-            )
-    return pa.concat_tables(tables.values()), None
+            return None, None, failure(f"{part.name} cannot be read: {exc}")
+    (first, schema), *others = schemas.items()
+    for name, other in others:
+        if not other.equals(schema):
+            disagree = f"the part files disagree on the columns: {name} has {_columns(other)}"
+            return None, None, failure(f"{disagree}, {first} has {_columns(schema)}")
+    table = pa.concat_tables(tables.values())
+    if columns is not None:
+        table = pa.table(
+            {field.name: table[field.name] if field.name in columns else pa.nulls(table.num_rows) for field in schema}
+        )
+    return table, schema, None
 
 
 def _columns(schema: pa.Schema) -> str:
@@ -175,33 +188,38 @@ SCHEMA_EXPECTATIONS = frozenset(
 )
 
 
-def _frame(table: pa.Table, suite: Any):
-    """The batch as the pandas frame GX validates. Every column is there, and the frame carries the
-    landed Arrow schema (`arrow_type.ARROW_TYPES` in `attrs`), which the type expectations read: nothing
-    is cast. The columns the suite's row-level expectations read are converted to what pandas and GX
-    compute on fastest (timestamps to NumPy `datetime64`, whose range GX checks in one vectorised
-    comparison, not one Python call per value); the others stay zero-copy Arrow-backed."""
-    import pandas as pd
-    import pyarrow as pa
-
-    from tessera.checks.arrow_type import ARROW_TYPES, arrow_type_name
-
-    read = {
+def _read_columns(suite: Any) -> set[str]:
+    """The columns whose values the suite's row-level expectations read."""
+    return {
         column
         for expectation in suite.expectations
         if expectation.expectation_type not in SCHEMA_EXPECTATIONS
         for column in _columns_of(expectation.configuration.kwargs)
     }
+
+
+def _frame(table: pa.Table, schema: pa.Schema):
+    """The batch as the pandas frame GX validates. Every landed column is there under its name, and the
+    frame carries the landed Arrow schema (`arrow_type.ARROW_TYPES` in `attrs`), which the type
+    expectations read: nothing is cast. The values are those `read_batch` read, converted to what pandas
+    and GX compute on fastest (timestamps to NumPy `datetime64`, whose range GX checks in one vectorised
+    comparison, not one Python call per value); the columns no row-level expectation reads stay all-null
+    Arrow `null` columns, which cost nothing when GX filters the frame once per expectation."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from tessera.checks.arrow_type import ARROW_TYPES, arrow_type_name
+
     columns = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
-        if name in read and pa.types.is_timestamp(column.type):
+        if pa.types.is_timestamp(column.type):
             columns[name] = column.to_pandas()  # datetime64[unit, tz]
-        elif name in read and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-            columns[name] = column.to_pandas()  # Python strings: GX's regex check casts to them anyway
+        elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            columns[name] = column.to_pandas()  # GX's regex check casts to Python strings anyway
         else:
             columns[name] = pd.Series(column.to_pandas(types_mapper=pd.ArrowDtype), name=name)
     frame = pd.DataFrame(columns, copy=False) if columns else pd.DataFrame(index=range(table.num_rows))
-    frame.attrs[ARROW_TYPES] = {field.name: arrow_type_name(field.type) for field in table.schema}
+    frame.attrs[ARROW_TYPES] = {field.name: arrow_type_name(field.type) for field in schema}
     return frame
 
 

@@ -148,6 +148,19 @@ def test_an_int_column_where_the_contract_says_string_is_held_never_coerced(home
     assert pq.read_schema(part).field("contact_id").type == pa.int64()
 
 
+def test_a_wrong_type_is_held_on_a_column_whose_values_no_expectation_reads(home):
+    """The check reads only the values its row-level expectations need; the types come from the landed schema."""
+    table = contract_table("crm", "contacts", batch_id(0), contacts(5))
+    index = table.schema.get_field_index("_record")
+    table = table.set_column(index, pa.field("_record", pa.int64()), pa.array(range(5), pa.int64()))
+    folder = land_table(home.lake, "crm", "contacts", batch_id(0), table)
+
+    result = check_batch(home, CONTACTS, batch_id(0), now=NOW)
+
+    assert batch_state(folder) == "held"
+    assert [(f.column, f.expected, f.observed) for f in result.critical] == [("_record", "Arrow type string", "int64")]
+
+
 def test_an_extra_column_is_drift_a_warning_and_the_batch_is_checked(home):
     table = contract_table("crm", "contacts", batch_id(0), contacts(5))
     table = table.append_column("loyalty_tier", pa.array(["gold"] * 5))
