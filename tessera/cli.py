@@ -275,8 +275,10 @@ def generate(
 
 @app.command()
 def paths() -> None:
-    """Print where this installation keeps its data folder, DAGs, dbt project and dbt manifest."""
-    from tessera.resources import dags_folder, dbt_project_dir, manifest_path
+    """Print where this installation keeps its data folder, DAGs, dbt project, dbt manifest, check suites
+    and check results (Data Docs)."""
+    from tessera.checks import data_docs_index
+    from tessera.resources import dags_folder, dbt_project_dir, expectations_dir, manifest_path
 
     home = tessera_home()
     try:
@@ -285,6 +287,8 @@ def paths() -> None:
             "dags folder (AIRFLOW__CORE__DAGS_FOLDER)": dags_folder(),
             "dbt project": dbt_project_dir(),
             "dbt manifest": manifest_path(),
+            "check suites (GX project)": expectations_dir(),
+            "check results (Data Docs)": data_docs_index(home),
         }
     except Exception as exc:  # noqa: BLE001
         _fail(exc)

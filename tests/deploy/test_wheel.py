@@ -78,6 +78,8 @@ def test_paths_point_inside_the_installed_package(installed: Installed, tmp_path
         "dags folder (AIRFLOW__CORE__DAGS_FOLDER)": str(bundled / "dags"),
         "dbt project": str(bundled / "dbt_project"),
         "dbt manifest": str(bundled / "dbt_project" / "target" / "manifest.json"),
+        "check suites (GX project)": str(bundled / "expectations"),
+        "check results (Data Docs)": str(home / "checks" / "data_docs" / "index.html"),
     }
     assert (bundled / "dbt_project" / "target" / "manifest.json").is_file()
 
