@@ -442,6 +442,78 @@ def _print_held(home) -> None:
         console.print(f"Data Docs: {data_docs_index(home)}", soft_wrap=True, highlight=False)
 
 
+@app.command("sync")
+def sync_command(
+    segment: Annotated[
+        str | None, typer.Option(help="Only this segment (a model in dbt_project/models/segments).")
+    ] = None,
+    destination: Annotated[
+        str | None, typer.Option(help="Only this destination (connection tessera_dest_<name>).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the planned changes; send nothing.")] = False,
+    full_resync: Annotated[
+        bool, typer.Option("--full-resync", help="Send every member again, not only what changed.")
+    ] = False,
+) -> None:
+    """Sync segments to their destinations, as the activation DAGs do: only what changed since each
+    destination last confirmed, honouring consent. Exits non-zero when a destination failed."""
+    from rich.progress import Progress
+
+    from tessera.activation.runs import activations, run_sync
+    from tessera.airflow_local import configure
+
+    home = tessera_home()
+    configure(home)
+    results, failures = [], []
+    try:
+        chosen = activations(segment, destination)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    with Progress(console=console, transient=True) as bar:
+        for activation in chosen:
+            task = bar.add_task(activation.name, total=None)
+
+            def progress(change: str, done: int, total: int, task=task, name=activation.name) -> None:
+                bar.update(task, description=f"{name}: {change}", completed=done, total=total)
+
+            try:
+                result = run_sync(home, activation, dry_run=dry_run, full_resync=full_resync, progress=progress)
+            except Exception as exc:  # noqa: BLE001 - one activation's problem is reported, the others still run
+                if _debug:
+                    raise
+                failures.append(f"{activation.name}: {exc}")
+                continue
+            finally:
+                bar.remove_task(task)
+            results.append(result)
+            if result.failed:
+                failures.append(f"{activation.name}: {result.error}")
+    _print_syncs(results, dry_run)
+    for failure in failures:
+        console.print(f"[bold red]failed:[/] {escape(failure)}", soft_wrap=True)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _print_syncs(results, dry_run: bool) -> None:
+    table = Table(title="Planned changes (dry run: nothing sent)" if dry_run else "Syncs")
+    columns = ("segment", "destination", "mode", "status", "members", "add", "update", "remove", "invalid",
+               "rejected", "retried", "excluded")  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="left" if column in columns[:4] else "right")
+    for r in results:
+        sent = (r.plan.add, r.plan.update, r.plan.remove) if dry_run and r.plan else (r.added, r.updated, r.removed)
+        table.add_row(r.segment, r.destination, r.mode, r.status, f"{r.members:,}", *(f"{n:,}" for n in sent),
+                      f"{r.invalid:,}", f"{r.rejected:,}", f"{r.retried:,}", f"{r.excluded:,}")  # fmt: skip
+    console.print(table)
+    for r in results:
+        if r.location:
+            console.print(f"{r.segment} -> {r.destination}: {r.location}", soft_wrap=True, highlight=False)
+        for kind in ("invalid", "rejected"):
+            for key, reason in r.samples[kind]:
+                console.print(f"  {kind} {key}: {escape(reason)}", soft_wrap=True, highlight=False)
+
+
 @app.command()
 def status() -> None:
     """Show what the lake holds: batches, rows and quarantined records per stream, and held batches."""

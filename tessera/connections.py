@@ -1,8 +1,8 @@
-"""Source connections are Airflow connections, one per registered source: `tessera_<source>`.
+"""Sources and destinations are Airflow connections: `tessera_<source>` and `tessera_dest_<name>`.
 
 Data engineers set them the Airflow way: `AIRFLOW_CONN_TESSERA_CRM`, the UI, or a secrets
-backend. The same lookup serves Airflow tasks and the `tessera extract` command, so both read
-the same configuration and no secret lives in code.
+backend. The same lookup serves Airflow tasks and the `tessera extract` / `tessera sync` commands,
+so both read the same configuration and no secret lives in code.
 """
 
 from __future__ import annotations
@@ -14,15 +14,24 @@ from connectors.registry import registry
 
 
 def connection_info(source: str) -> ConnectionInfo:
+    """The connection of a registered source."""
+    return _connection(registry().source(source).conn_id, f"source {source!r}", "docs/connectors.md")
+
+
+def destination_connection(destination: str) -> ConnectionInfo:
+    """The connection of a destination named in a segment's activations."""
+    return _connection(f"tessera_dest_{destination}", f"destination {destination!r}", "docs/destinations.md")
+
+
+def _connection(conn_id: str, what: str, docs: str) -> ConnectionInfo:
     from airflow.sdk import BaseHook
 
-    conn_id = registry().source(source).conn_id
     try:
         conn = BaseHook.get_connection(conn_id)
     except Exception as exc:  # Airflow raises its own NotFound type, which moved between versions
         raise RuntimeError(
-            f"source {source!r}: Airflow connection {conn_id!r} is not defined; set AIRFLOW_CONN_{conn_id.upper()} "
-            "or add it in the Airflow UI (see docs/connectors.md)"
+            f"{what}: Airflow connection {conn_id!r} is not defined; set AIRFLOW_CONN_{conn_id.upper()} "
+            f"or add it in the Airflow UI (see {docs})"
         ) from exc
     extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else json.loads(conn.extra or "{}")
     return ConnectionInfo(

@@ -147,6 +147,17 @@ MART_ASSETS = (
 )
 
 
+def segment_asset(segment: str) -> Asset:
+    """The Asset a published segment updates: the build passed its checks and readers can sync it."""
+    return Asset(name=f"tessera.segments.{segment}", uri=f"tessera://warehouse/segments/{segment}")
+
+
+def _segment_names(manifest) -> list[str]:
+    from tessera.activation.activations import segment_models
+
+    return segment_models(manifest)
+
+
 def export_dbt_environment(context: dict[str, Any]) -> None:
     """Run before each dbt task: Cosmos runs dbt in a copy of the project, where the profile's `../data`
     default would name another folder, so the data and project folders are resolved on the worker at run
@@ -228,7 +239,7 @@ def transform_dag(sources: Registry | None = None):
 
             return check_built_marts()
 
-        @task(outlets=list(MART_ASSETS))
+        @task(outlets=[*MART_ASSETS, *(segment_asset(name) for name in _segment_names(manifest))])
         def publish_marts() -> dict[str, Any]:
             from tessera.home import tessera_home
             from tessera.publication import publish_warehouse
@@ -238,3 +249,75 @@ def transform_dag(sources: Registry | None = None):
         check_pending_batches() >> dbt >> check_marts() >> publish_marts()
 
     return transform()
+
+
+ACTIVATE_DOC = """
+### Activate {segment} → {destinations}
+Syncs the segment `segments.{segment}` (a dbt model: `dbt_project/models/segments/{segment}.sql`, its
+activations in the model's YAML) to each destination on the schedule `{schedule}`, one task per destination,
+so a failing destination blocks no other. Each task reads the **published** warehouse: only a build whose
+marts passed their checks is ever published, so nothing is synced from data that failed them.
+
+A sync sends only what changed since the destination last confirmed it (adds, updates, removals) and
+honours consent: members without marketing consent, or suppressed, never reach a marketing destination,
+and a withdrawn consent removes them on the next run. State advances only on the destination's
+confirmation, so a failed or killed run is safe to clear and re-run: it converges without duplicates.
+
+**Triage a failure:** the task log names the destination's error. Rows the destination refused are in
+the sync log with its own message and are retried on later runs; `tessera sync --segment {segment}
+--destination <name> --dry-run` shows what the next run would send. Connections: `tessera_dest_<name>`
+(docs/destinations.md).
+"""
+
+
+def activation_dags(manifest=None) -> dict[str, object]:
+    """One activation DAG per segment and schedule, from the dbt manifest's `meta.activations`."""
+    from tessera.activation.activations import read_activations
+    from tessera.resources import manifest_path
+
+    manifest = manifest or manifest_path()
+    if not manifest.exists():
+        raise FileNotFoundError(
+            f"dbt manifest not found at {manifest}: run `tessera dbt-parse` (make install does) to render these DAGs"
+        )
+    groups: dict[tuple[str, str], list] = {}
+    for activation in read_activations(manifest):
+        groups.setdefault((activation.segment, activation.schedule), []).append(activation)
+    schedules_per_segment: dict[str, int] = {}
+    for segment, _ in groups:
+        schedules_per_segment[segment] = schedules_per_segment.get(segment, 0) + 1
+    built = {}
+    for (segment, schedule), group in groups.items():
+        dag_id = f"tessera_activate_{segment}"
+        if schedules_per_segment[segment] > 1:
+            dag_id += "_" + "".join(c if c.isalnum() else "_" for c in schedule).strip("_")
+        built[dag_id] = activation_dag(dag_id, segment, schedule, [a.destination for a in group])
+    return built
+
+
+def activation_dag(dag_id: str, segment: str, schedule: str, destinations: list[str]):
+    """One DAG syncing one segment to its destinations on one schedule: a task per destination."""
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    @dag(
+        dag_id=dag_id,
+        schedule=CronTriggerTimetable(schedule, timezone="UTC"),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=NETWORK_TASK_ARGS,
+        tags=["tessera", "activate"],
+        doc_md=ACTIVATE_DOC.format(segment=segment, destinations=", ".join(destinations), schedule=schedule),
+    )
+    def activate():
+        for destination in destinations:
+
+            @task(task_id=f"sync_{destination}", inlets=[segment_asset(segment)])
+            def sync_destination(destination: str = destination, **context: Any) -> dict[str, Any]:
+                from tessera.activation.runs import sync_task
+
+                return sync_task(segment, destination, context.get("logical_date"))
+
+            sync_destination()
+
+    return activate()

@@ -1,8 +1,10 @@
 """Fault injection at the protocol level, for testing how clients cope with a flaky API.
 
 `POST /_faults` queues a rule: after `after` more matching requests succeed, the next
-`times` matching requests fail, either with an HTTP status (mode "status") or by
-starting a 200 response and cutting the connection mid-body (mode "drop"). Rules apply
+`times` matching requests fail: with an HTTP status (mode "status"); by starting a 200
+response and cutting the connection mid-body without serving the request (mode "drop"); or
+by serving the request in full and then cutting the connection before the answer, so that
+the server applied what the client never hears about (mode "lost"). Rules apply
 in the order they were queued. `DELETE /_faults` clears them; `GET /_stats` counts
 requests per path and faults served. None of these need the bearer token.
 """
@@ -20,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 CONTROL_PATHS = ("/_faults", "/_stats")
-MODES = ("status", "drop")
+MODES = ("status", "drop", "lost")
 
 
 class InjectedConnectionDrop(Exception):
@@ -142,6 +144,9 @@ class FaultMiddleware:
             headers = {} if rule.retry_after is None else {"Retry-After": _seconds(rule.retry_after)}
             body = {"message": f"injected fault: HTTP {rule.status} for {path}"}
             await JSONResponse(body, status_code=rule.status, headers=headers)(scope, receive, send)
+        elif rule.mode == "lost":
+            await self.app(scope, receive, _discard)  # applied: the answer never leaves the server
+            await self._drop(send, path)
         else:
             await self._drop(send, path)
 
@@ -177,6 +182,10 @@ class FaultMiddleware:
         queued = self.injector.add(rule)
         log.info("fault rule queued", extra={"rule": asdict(rule), "queued": queued})
         return JSONResponse({"queued": asdict(rule), "rules": queued}, status_code=201)
+
+
+async def _discard(message: dict) -> None:
+    """An ASGI `send` that loses what the app answers."""
 
 
 def _seconds(value: float) -> str:
