@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: How many invalid and rejected rows a result keeps as examples.
-SAMPLES = 5
+SAMPLES = 10
 
 
 @dataclass
@@ -214,14 +214,14 @@ def _merge(first: Delivery, second: Delivery) -> Delivery:
 
 
 def _read_members(con: duckdb.DuckDBPyConnection, table: str, change: Change, size: int) -> Iterator[list[Member]]:
+    """The plan's rows in key order, one batch at a time (by key, so the batches are the same on a re-run)."""
     previous = ", previous" if change is Change.UPDATE else ""
-    cursor = con.cursor()
-    try:
-        cursor.execute(f"select key, payload{previous} from {table} order by key")
-        while rows := cursor.fetchmany(size):
-            yield [_member(row[0], row[1], row[2] if previous else None) for row in rows]
-    finally:
-        cursor.close()
+    after = ""
+    while rows := con.execute(
+        f"select key, payload{previous} from {table} where key > ? order by key limit {int(size)}", [after]
+    ).fetchall():
+        yield [_member(row[0], row[1], row[2] if previous else None) for row in rows]
+        after = rows[-1][0]
 
 
 def _member(key: str, payload: str, previous: str | None = None) -> Member:

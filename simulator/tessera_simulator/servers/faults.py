@@ -4,13 +4,17 @@
 `times` matching requests fail: with an HTTP status (mode "status"); by starting a 200
 response and cutting the connection mid-body without serving the request (mode "drop"); or
 by serving the request in full and then cutting the connection before the answer, so that
-the server applied what the client never hears about (mode "lost"). Rules apply
+the server applied what the client never hears about (mode "lost"); or by serving the
+request in full and holding the answer back for `delay` seconds (mode "slow"), which gives
+a test the moment between a destination applying a request and the client hearing of it,
+to kill the client in. Rules apply
 in the order they were queued. `DELETE /_faults` clears them; `GET /_stats` counts
 requests per path and faults served. None of these need the bearer token.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from dataclasses import asdict, dataclass
@@ -22,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 CONTROL_PATHS = ("/_faults", "/_stats")
-MODES = ("status", "drop", "lost")
+MODES = ("status", "drop", "lost", "slow")
 
 
 class InjectedConnectionDrop(Exception):
@@ -50,6 +54,7 @@ class FaultRule:
     status: int = 500
     retry_after: float | None = None
     mode: str = "status"
+    delay: float = 0.0
 
     @classmethod
     def from_json(cls, body: Any) -> FaultRule:
@@ -72,6 +77,8 @@ class FaultRule:
             isinstance(rule.retry_after, bool) or not isinstance(rule.retry_after, int | float) or rule.retry_after < 0
         ):
             raise ValueError(f"retry_after must be a number of seconds >= 0 or null, got {rule.retry_after!r}")
+        if isinstance(rule.delay, bool) or not isinstance(rule.delay, int | float) or rule.delay < 0:
+            raise ValueError(f"delay must be a number of seconds >= 0, got {rule.delay!r}")
         if rule.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {rule.mode!r}")
         return rule
@@ -144,6 +151,16 @@ class FaultMiddleware:
             headers = {} if rule.retry_after is None else {"Retry-After": _seconds(rule.retry_after)}
             body = {"message": f"injected fault: HTTP {rule.status} for {path}"}
             await JSONResponse(body, status_code=rule.status, headers=headers)(scope, receive, send)
+        elif rule.mode == "slow":
+            messages: list[dict] = []
+
+            async def hold(message: dict) -> None:
+                messages.append(message)
+
+            await self.app(scope, receive, hold)  # applied now, answered after the delay
+            await asyncio.sleep(rule.delay)
+            for message in messages:
+                await send(message)
         elif rule.mode == "lost":
             await self.app(scope, receive, _discard)  # applied: the answer never leaves the server
             await self._drop(send, path)

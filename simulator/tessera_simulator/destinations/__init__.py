@@ -1,0 +1,1 @@
+"""Stand-in destinations for tests and the demo."""
