@@ -77,6 +77,10 @@ class SyncRun:
     destination: str
     mode: Mode
     run_id: str  #: unique per run, sortable (`20261129T060000Z`)
+    #: The run id of the last sync of this pair that succeeded ("" before the first): the same for a run
+    #: and the re-run that resumes it after a failure, so a batch sent again carries the same idempotency
+    #: key, yet different once a sync succeeded in between, so a member who left and came back is news.
+    since: str = ""
 
 
 @dataclass(frozen=True)

@@ -105,9 +105,13 @@ def sync(
     warehouse = published_path(home)
     if not warehouse.exists():
         raise FileNotFoundError(f"no published warehouse at {warehouse}: run `tessera transform` first")
-    run = SyncRun(activation.segment, activation.destination, activation.mode, run_id or run_id_for())
-    result = SyncResult(activation.segment, activation.destination, activation.mode.value, run.run_id)
+    run_id = run_id or run_id_for()
+    result = SyncResult(activation.segment, activation.destination, activation.mode.value, run_id)
     with state.open_state(home, activation.segment, activation.destination) as con:
+        before = state.last_success(con)
+        run = SyncRun(
+            activation.segment, activation.destination, activation.mode, run_id, before["run_id"] if before else ""
+        )
         planning.attach_warehouse(con, str(warehouse))
         planning.build_audience(con, activation)
         result.plan = planning.build_plan(con, activation, full_resync=full_resync)
