@@ -89,6 +89,11 @@ class AudienceStore:
         with self._lock:
             self._refused[value] = reason
 
+    def accept(self, value: str) -> None:
+        """Stop refusing a hash (the platform's check was lifted)."""
+        with self._lock:
+            self._refused.pop(value, None)
+
     def refusals(self) -> dict[str, str]:
         with self._lock:
             return dict(self._refused)
