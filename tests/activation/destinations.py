@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import psycopg2
 from tessera_simulator.destinations.ad_audience_api import AudienceStore, ad_audience_app
+from tessera_simulator.destinations.esp_list_api import EspListStore, esp_list_app
 from tessera_simulator.destinations.webhook_receiver import WEBHOOK_PATH, WebhookStore, webhook_receiver_app
 from tessera_simulator.servers.runner import BackgroundServer
 
@@ -62,6 +63,7 @@ def running_targets() -> Iterator[dict[str, Target]]:
             stack.enter_context(_ad_audience()),
             stack.enter_context(_webhook()),
             stack.enter_context(_postgres()),
+            stack.enter_context(_esp_list()),
         ]
         yield {t.name: t for t in targets}
 
@@ -132,6 +134,37 @@ def _webhook() -> Iterator[Target]:
             expected=expected,
             fault_url=url,
             fault_path=WEBHOOK_PATH,
+            store=store,
+        )
+
+
+@contextmanager
+def _esp_list() -> Iterator[Target]:
+    store, list_id, segment_id = EspListStore(), "a1b2c3", 4242
+    store.add_list(list_id)
+    store.add_segment(list_id, segment_id)
+    with ExitStack() as stack:
+        url = _serve(stack, esp_list_app(store, "key-us21"), "esp-list")
+        fields = {"FNAME": "first_name"}
+        activation = parse_activation(SEGMENT, 4, {"destination": "newsletter", "mode": "mirror", "fields": fields})
+
+        def held() -> dict:
+            members = store.members(list_id)
+            return {email: members[email]["merge_fields"] for email in store.segment_members(list_id, segment_id)}
+
+        yield Target(
+            activation,
+            ConnectionInfo(
+                "tessera_dest_newsletter",
+                "http",
+                host=url,
+                password="key-us21",
+                extra={"kind": "esp_list", "list_id": list_id, "segment_id": segment_id, **FAST},
+            ),  # fmt: skip
+            held=held,
+            expected=lambda world: {c.email: _fields(c, fields) for c in world.members(SEGMENT).values() if c.email},
+            fault_url=url,
+            fault_path=f"/3.0/lists/{list_id}",
             store=store,
         )
 

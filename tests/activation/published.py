@@ -49,7 +49,7 @@ def people(n: int, start: int = 0) -> dict[str, Customer]:
     return {
         f"cus_{i:016x}": Customer(
             f"cus_{i:016x}",
-            email=f"person{i}@example.com",
+            email=f"person{i}@mailhost.net",
             phone=f"+4477009{i:05d}" if i % 3 else None,
             first_name=f"Name{i}",
             lifetime_value=100.0 + i,

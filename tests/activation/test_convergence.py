@@ -60,31 +60,35 @@ def assert_converged(targets, world: World, *, except_rows: dict | None = None) 
 
 def test_three_days_of_changes_converge_on_every_destination_despite_faults(home):
     with running_targets() as targets:
-        # Day 1: a 429 storm and a lost answer at the audience; 500s and a connection reset at the webhook.
+        # Day 1: a 429 storm and a lost answer at the audience; 500s and a connection reset at the webhook;
+        # 503s at the ESP.
         world = day_one()
         publish(home, world)
         targets["meta_ads"].fault(status=429, retry_after=0.02, times=5)
         targets["meta_ads"].fault(mode="lost", times=1)
         targets["hooks"].fault(status=500, times=2)
         targets["hooks"].fault(mode="drop", times=1)
+        targets["newsletter"].fault(status=503, times=2)
         results = converge(home, targets, "20260101T060000Z")
         assert all(r.status == "success" for r in results.values()), {n: r.error for n, r in results.items()}
         assert_converged(targets, world)
 
         # Day 2: members leave and join, consent is withdrawn, addresses and names change; the audience
-        # refuses one row, which is recorded and held back while the rest goes through.
+        # refuses one row, which is recorded and held back while the rest goes through; the ESP's answers
+        # are lost twice after it applied the requests.
         keys = list(world.customers)
         world.customers.update(people(10, start=60))
         keys = list(world.customers)
         world.segments[SEGMENT] = [{"customer_id": k} for k in keys[5:40] + keys[60:65]]
         for key in keys[10:13]:
             world.customers[key] = world.customers[key].but(marketing_consent=False)
-        world.customers[keys[14]] = world.customers[keys[14]].but(email="moved@example.org")
+        world.customers[keys[14]] = world.customers[keys[14]].but(email="moved@otherhost.net")
         world.customers[keys[15]] = world.customers[keys[15]].but(first_name="Renamed")
         refused = world.customers[keys[61]]
         meta = targets["meta_ads"]
         store = meta.store
         store.refuse(hashed("meta", "email", refused.email), "the e-mail's domain is blocked")
+        targets["newsletter"].fault(mode="lost", times=2)
         publish(home, world)
         results = converge(home, targets, "20260102T060000Z")
         assert results["meta_ads"].rejected == 1 and results["meta_ads"].status == "success"
