@@ -78,9 +78,8 @@ class DestinationClient:
             headers={"Accept": "application/json", "User-Agent": "tessera-sync", **(headers or {})},
             timeout=timeout,
         )
-        self._backoff = wait_exponential_jitter(
-            initial=conn.option("initial_wait_seconds", 0.5, float), max=self.max_wait
-        )
+        initial = conn.option("initial_wait_seconds", 0.5, float)
+        self._backoff = wait_exponential_jitter(multiplier=initial, max=self.max_wait, jitter=initial)
 
     def request(
         self, method: str, path: str, *, json: Any = None, content: bytes | None = None, **kwargs

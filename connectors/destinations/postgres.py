@@ -136,8 +136,9 @@ class PostgresDestination(Destination):
                     f"underscores (at most {MAX_NAME_BYTES} bytes a name), got {conn.extra.get(what)!r}"
                 )
         self.max_attempts = conn.option("max_attempts", 4, int)
+        initial = conn.option("initial_wait_seconds", 0.5, float)
         self._wait = wait_exponential_jitter(
-            initial=conn.option("initial_wait_seconds", 0.5, float), max=conn.option("max_wait_seconds", 10.0, float)
+            multiplier=initial, max=conn.option("max_wait_seconds", 10.0, float), jitter=initial
         )
         self._connect_args = {
             "host": conn.host,

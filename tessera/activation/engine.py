@@ -126,8 +126,9 @@ def sync(
         con.execute(
             "insert into invalid_rows select ?, key, invalid from audience where invalid is not null", [run.run_id]
         )
-        destination = destination_cls(conn, run)
+        destination = None
         try:
+            destination = destination_cls(conn, run)  # a misconfigured connection is a failed sync, logged
             if activation.mode is Mode.SNAPSHOT:
                 _snapshot(con, destination, activation, result)
             else:
@@ -137,8 +138,9 @@ def sync(
             result.status, result.error = "failed", str(exc)
             log.error("sync %s failed: %s", activation.name, exc)
         finally:
-            result.retried = destination.retried
-            destination.close()
+            if destination is not None:
+                result.retried = destination.retried
+                destination.close()
             result.finished_at = datetime.now(UTC)
             state.write_log(con, result.log_row())
     log.info(
