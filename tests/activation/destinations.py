@@ -13,12 +13,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg2
 from tessera_simulator.destinations.ad_audience_api import AudienceStore, ad_audience_app
 from tessera_simulator.destinations.esp_list_api import EspListStore, esp_list_app
+from tessera_simulator.destinations.smtp_server import serve_smtp
 from tessera_simulator.destinations.webhook_receiver import WEBHOOK_PATH, WebhookStore, webhook_receiver_app
 from tessera_simulator.servers.runner import BackgroundServer
 
@@ -57,13 +59,16 @@ def _fields(customer, fields: dict[str, str]) -> dict:
 
 
 @contextmanager
-def running_targets() -> Iterator[dict[str, Target]]:
+def running_targets(folder: Path) -> Iterator[dict[str, Target]]:
+    """Every kind, running: snapshot files go under `folder`."""
     with ExitStack() as stack:
         targets = [
             stack.enter_context(_ad_audience()),
             stack.enter_context(_webhook()),
             stack.enter_context(_postgres()),
             stack.enter_context(_esp_list()),
+            stack.enter_context(_files(folder)),
+            stack.enter_context(_email()),
         ]
         yield {t.name: t for t in targets}
 
@@ -166,6 +171,85 @@ def _esp_list() -> Iterator[Target]:
             fault_url=url,
             fault_path=f"/3.0/lists/{list_id}",
             store=store,
+        )
+
+
+SNAPSHOT_FIELDS = {"first_name": "first_name", "ltv": "lifetime_value"}
+
+
+def _snapshot_rows(data: bytes) -> dict:
+    """An export's rows by customer: identifiers and fields as the CSV has them (text)."""
+    import io
+
+    import pyarrow.csv as csv
+
+    table = csv.read_csv(io.BytesIO(data), convert_options=csv.ConvertOptions(strings_can_be_null=True,
+                         column_types={name: "string" for name in ("customer_id", "email", "first_name", "ltv")}))  # fmt: skip
+    return {
+        row["customer_id"]: {"email": row.get("email"), **{f: row.get(f) for f in SNAPSHOT_FIELDS}}
+        for row in table.to_pylist()
+    }
+
+
+def _snapshot_expected(world: World) -> dict:
+    return {
+        key: {"email": c.email, "first_name": c.first_name, "ltv": _csv_number(c.lifetime_value)}
+        for key, c in world.members(SEGMENT).items()
+    }
+
+
+def _csv_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+@contextmanager
+def _files(folder: Path) -> Iterator[Target]:
+    activation = parse_activation(
+        SEGMENT, 5, {"destination": "marketing_drop", "mode": "snapshot", "fields": SNAPSHOT_FIELDS}
+    )
+
+    def held() -> dict:
+        latest = folder / SEGMENT / "latest.json"
+        if not latest.exists():
+            return {}
+        manifest = json.loads(latest.read_text())
+        return _snapshot_rows((folder / manifest["file"]).read_bytes())
+
+    yield Target(
+        activation,
+        ConnectionInfo("tessera_dest_marketing_drop", "fs", extra={"kind": "files", "path": str(folder)}),
+        held=held,
+        expected=_snapshot_expected,
+    )
+
+
+@contextmanager
+def _email() -> Iterator[Target]:
+    with serve_smtp() as server:
+        activation = parse_activation(
+            SEGMENT, 6, {"destination": "marketing_team", "mode": "snapshot", "fields": SNAPSHOT_FIELDS}
+        )
+
+        def held() -> dict:
+            messages = server.messages()
+            if not messages:
+                return {}
+            (attachment,) = list(messages[-1].iter_attachments())
+            return _snapshot_rows(attachment.get_content() if isinstance(attachment.get_content(), bytes)
+                                  else attachment.get_content().encode())  # fmt: skip
+
+        yield Target(
+            activation,
+            ConnectionInfo(
+                "tessera_dest_marketing_team",
+                "smtp",
+                host=server.host,
+                port=server.port,
+                extra={"kind": "email", "to": ["marketing@shop.test"], **FAST},
+            ),  # fmt: skip
+            held=held,
+            expected=_snapshot_expected,
+            store=server,
         )
 
 

@@ -59,9 +59,9 @@ def assert_converged(targets, world: World, *, except_rows: dict | None = None) 
 
 
 def test_three_days_of_changes_converge_on_every_destination_despite_faults(home):
-    with running_targets() as targets:
+    with running_targets(home.root / "drop") as targets:
         # Day 1: a 429 storm and a lost answer at the audience; 500s and a connection reset at the webhook;
-        # 503s at the ESP.
+        # 503s at the ESP; a transient refusal at the mail server.
         world = day_one()
         publish(home, world)
         targets["meta_ads"].fault(status=429, retry_after=0.02, times=5)
@@ -69,6 +69,7 @@ def test_three_days_of_changes_converge_on_every_destination_despite_faults(home
         targets["hooks"].fault(status=500, times=2)
         targets["hooks"].fault(mode="drop", times=1)
         targets["newsletter"].fault(status=503, times=2)
+        targets["marketing_team"].store.fail_next(1, 451)
         results = converge(home, targets, "20260101T060000Z")
         assert all(r.status == "success" for r in results.values()), {n: r.error for n, r in results.items()}
         assert_converged(targets, world)
