@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 UV     := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export TESSERA_HOME ?= $(CURDIR)/data
 
-.PHONY: install demo test test-slow test-all lint generate wheel bench bench-transform bench-incremental bench-matching bench-checks clean
+.PHONY: install demo test test-slow test-all lint generate wheel bench bench-transform bench-incremental bench-matching bench-checks bench-activation clean
 
 install: $(VENV)/.installed $(VENV)/datasets/.done  ## install, and write the dbt manifest the transform DAG renders from
 	@$(BIN)/tessera dbt-parse >/dev/null
@@ -62,6 +62,9 @@ bench-matching: install  ## probabilistic matching against plain Splink at 100k 
 
 bench-checks: install  ## batch checks (GX) against one DuckDB query at 100k and 1M rows (see benchmarks/README.md)
 	$(BIN)/python -m benchmarks.checks
+
+bench-activation: install  ## segment syncs to the ad-audience stand-in: first, incremental, full resend at 100k and 1M (see benchmarks/README.md)
+	$(BIN)/python -m benchmarks.activation
 
 clean:
 	rm -rf $(VENV) data dist tessera/bundled

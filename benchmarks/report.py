@@ -15,7 +15,7 @@ from pathlib import Path
 from benchmarks.harness.readme import README, ReadmeTables, regions, render_regions
 from benchmarks.harness.results import RECORDED_DIR, read_report, recorded_path
 
-BENCHMARKS = ("extraction", "transform", "incremental", "matching", "checks")
+BENCHMARKS = ("extraction", "transform", "incremental", "matching", "checks", "activation")
 
 
 def readme_tables(benchmark: str) -> ReadmeTables:
