@@ -22,8 +22,6 @@ machine today. The goal is at most `GOAL` times.
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib
 import json
 import logging
 import shutil
@@ -41,6 +39,7 @@ from benchmarks.harness.command import BenchmarkError
 from benchmarks.harness.options import positive_int, resolve_scales, scale_list
 from benchmarks.harness.probes import cpu_seconds, peak_memory_mb, read_through, warm_up_pyarrow
 from benchmarks.harness.scales import ScaleBenchmark
+from benchmarks.harness.stages import StageClock
 from benchmarks.harness.tables import Column, Table, cell, ratio, ratio_cell, share, table_of
 
 if TYPE_CHECKING:
@@ -260,37 +259,6 @@ def reset_batch(batch: Batch) -> None:
 
 
 # The measured work: runs inside a child process --------------------------------------------------
-
-
-class StageClock:
-    """Wall time spent in named functions, each stage without the stages timed inside it."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._inner: list[float] = []  # per open call: the time its timed callees took
-
-    def wrap(self, module: str, function: str, stage: str) -> bool:
-        """Time every call of `module.function` as `stage`; whether that function is there to time."""
-        owner = importlib.import_module(module)
-        original = getattr(owner, function, None)
-        if original is None:
-            return False
-
-        @functools.wraps(original)
-        def timed(*args, **kwargs):
-            self._inner.append(0.0)
-            started = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                elapsed = time.perf_counter() - started
-                inner = self._inner.pop()
-                self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed - inner
-                if self._inner:
-                    self._inner[-1] += elapsed
-
-        setattr(owner, function, timed)
-        return True
 
 
 def check_child(home: str, batch_id: str, validated_at: str, profile: str | None = None) -> dict[str, Any]:

@@ -74,7 +74,9 @@ def demo(
 
     try:
         with console.status("running the demo…") as status:
-            run_demo(home, DemoSettings(customers, days, seed), progress=lambda m: status.update(m) or console.log(m))
+            delivered = run_demo(
+                home, DemoSettings(customers, days, seed), progress=lambda m: status.update(m) or console.log(m)
+            )
     except Exception as exc:  # noqa: BLE001 - the CLI shows the message, not a traceback
         _fail(exc)
     _print_lake(home)
@@ -86,6 +88,9 @@ def demo(
 
     console.print(f"Identity resolution against the simulator's ground truth: {identity_accuracy(home)}")
     console.print(f"Data quality checks of every batch and of the marts (Data Docs): {data_docs_index(home)}")
+    _print_syncs_log(home)
+    for line in delivered:
+        console.print(line, soft_wrap=True, highlight=False)
 
 
 @app.command()
@@ -495,6 +500,26 @@ def sync_command(
         raise typer.Exit(1)
 
 
+def _print_syncs_log(home) -> None:
+    """The newest sync of each segment and destination, from the sync log."""
+    from tessera.activation.state import sync_log
+
+    newest = {}
+    for row in sync_log(home):
+        newest.setdefault((row["segment"], row["destination"]), row)
+    if not newest:
+        return
+    table = Table(title="Segments synced to destinations (newest run of each)")
+    for column in ("segment", "destination", "mode", "status", "members", "added", "updated", "removed", "invalid",
+                   "rejected", "excluded"):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("segment", "destination", "mode", "status") else "right")
+    for row in newest.values():
+        table.add_row(*(str(row[c]) if row[c] is not None else "" for c in ("segment", "destination", "mode", "status")),
+                      *(f"{row[c] or 0:,}" for c in ("members", "added", "updated", "removed", "invalid", "rejected",
+                                                     "excluded")))  # fmt: skip
+    console.print(table)
+
+
 def _print_syncs(results, dry_run: bool) -> None:
     table = Table(title="Planned changes (dry run: nothing sent)" if dry_run else "Syncs")
     columns = ("segment", "destination", "mode", "status", "members", "add", "update", "remove", "invalid",
@@ -516,10 +541,12 @@ def _print_syncs(results, dry_run: bool) -> None:
 
 @app.command()
 def status() -> None:
-    """Show what the lake holds: batches, rows and quarantined records per stream, and held batches."""
+    """Show what the lake holds (batches, rows and quarantined records per stream), held batches, and the
+    newest sync of each segment to each destination."""
     home = tessera_home()
     _print_lake(home)
     _print_held(home)
+    _print_syncs_log(home)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ so both read the same configuration and no secret lives in code.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from connectors.connection import ConnectionInfo
 from connectors.registry import registry
@@ -44,6 +47,21 @@ def _connection(conn_id: str, what: str, docs: str) -> ConnectionInfo:
         schema=conn.schema,
         extra=extra,
     )
+
+
+@contextmanager
+def exported(env: dict[str, str]) -> Iterator[None]:
+    """Set environment variables (connections, say) for the block, then put back what was there."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def connection_env(conn_id: str, **fields) -> dict[str, str]:

@@ -10,10 +10,7 @@ demos) from overwriting each other's and keeps the project folder free of run ou
 from __future__ import annotations
 
 import logging
-import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,7 +56,9 @@ def run_dbt(args: list[str], home: TesseraHome, target: str = "duckdb") -> dbtRu
     log.info("dbt %s", " ".join(args), extra={"home": str(home.root), "target": target})
     from dbt.cli.main import dbtRunner
 
-    with _environment(**dbt_environment(home)):
+    from tessera.connections import exported
+
+    with exported(dbt_environment(home)):  # dbt reads `env_var()` from the process
         result = dbtRunner().invoke(full_args)
     if not result.success:
         raise RuntimeError(describe_failure(args, result))
@@ -87,21 +86,6 @@ def describe_failure(args: list[str], result: dbtRunnerResult) -> str:
     if len(lines) == 1:
         lines.append("  (no failed node reported; see the dbt log)")
     return "\n".join(lines)
-
-
-@contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    """Set environment variables for the length of a block: dbt reads `env_var()` from the process."""
-    previous = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def manifest_is_current(manifest: Path | None = None) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from connectors.registry import registry
-from tessera.connections import connection_env
+from tessera.connections import connection_env, exported
 from tessera.home import TesseraHome
 
 log = logging.getLogger(__name__)
@@ -54,29 +54,23 @@ def simulated_sources(home: TesseraHome, settings: DemoSettings) -> Iterator[obj
     sim.initialize()
     token = secrets.token_urlsafe(24)
     with run_servers(home.simulator, token=token) as urls:
-        env = source_connections(home, urls.crm, urls.esp, token)
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
+        with exported(source_connections(home, urls.crm, urls.esp, token)):
             yield sim
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
-def run_demo(home: TesseraHome, settings: DemoSettings, progress: Callable[[str], None] = log.info) -> None:
+def run_demo(home: TesseraHome, settings: DemoSettings, progress: Callable[[str], None] = log.info) -> list[str]:
+    """Run the demo; returns where to look at what the activation delivered."""
     from tessera.airflow_local import configure, migrate_metadata_db, run_dag
     from tessera.dbt_runner import parse_project
+    from tessera.orchestration import activation_dags
+    from tessera_simulator.destinations.demo import demo_destinations
 
     configure(home)
     os.environ.setdefault("DBT_QUIET", "true")  # the demo prints its own summary; task logs keep dbt's
     progress("preparing the Airflow metadata database and the dbt manifest")
     migrate_metadata_db()
     parse_project(home)
-    with simulated_sources(home, settings) as sim:
+    with simulated_sources(home, settings) as sim, demo_destinations(home) as destinations:
         for _ in range(settings.days):
             sim.advance(days=1)
             progress(f"source systems advanced to {sim.clock:%Y-%m-%d %H:%M} UTC; running the extract DAGs")
@@ -84,6 +78,15 @@ def run_demo(home: TesseraHome, settings: DemoSettings, progress: Callable[[str]
                 run_dag(source.dag_id, sim.clock)
         progress("every stream has landed: running the transform DAG (dbt via Cosmos)")
         run_dag("tessera_transform", sim.clock)
+        for dag_id in activation_dags():
+            progress(f"the marts passed their checks and are published: running {dag_id}")
+            run_dag(dag_id, sim.clock)
+        contents = destinations.write_contents()
+    return [
+        f"files dropped for marketers: {destinations.folder / 'exports'}",
+        f"e-mails to marketers (.eml): {destinations.outbox}",
+        *(f"what {name} holds: {path}" for name, path in contents.items()),
+    ]
 
 
 def identity_accuracy(home: TesseraHome) -> str:
