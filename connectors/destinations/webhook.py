@@ -5,9 +5,9 @@ any of its libraries: `webhook-id`, `webhook-timestamp` and `webhook-signature` 
 HMAC-SHA256 over `{id}.{timestamp}.{body}`). The `standardwebhooks` package is not a dependency: signing
 is the few lines below, checked against the spec's own test vector.
 
-The `webhook-id` is derived from the batch's content (segment, destination, change, members), so the
-same batch sent again, by the HTTP retries or by a later run after a lost answer, carries the same id
-and a receiver that deduplicates on it applies the batch once. The timestamp and signature are made
+The `webhook-id` is derived from the batch's content (segment, destination, change, members) and the
+last successful sync, so the same batch sent again, by the HTTP retries or by the run that resumes a
+failed one, carries the same id and a receiver that deduplicates on it applies the batch once. The timestamp and signature are made
 afresh on every attempt, as the spec asks, so a retry after a long throttle is not refused as a replay.
 """
 
