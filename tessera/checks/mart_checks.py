@@ -1,4 +1,4 @@
-"""Checking the golden marts dbt just built, before they are published to readers.
+"""Checking the golden marts and segments dbt just built, before they are published to readers.
 
 GX cannot validate DuckDB through SQLAlchemy, so each mart is read by one query into an Arrow-backed frame
 and validated there. The queries do the work only the warehouse can do cheaply, and leave personal data
@@ -68,26 +68,53 @@ MART_QUERIES = (
 )
 
 
+#: The suite of a segment that has none of its own (`expectations/gx/expectations/segments/default.json`).
+DEFAULT_SEGMENT_SUITE = "segments.default"
+
+
+def segment_queries(con) -> list[MartQuery]:
+    """One query per segment the build made (schema `segments`): its members, and whether each is a customer."""
+    tables = con.execute(
+        "select table_name from information_schema.tables where table_schema = 'segments' order by table_name"
+    ).fetchall()
+    return [
+        MartQuery(
+            f"segments.{table}",
+            f"""
+            select
+                seg.customer_id,
+                seg.customer_id in (select customer_id from marts.golden_customers) as customer_exists
+            from segments."{table}" as seg
+            order by seg.customer_id
+            """,
+            ("customer_id",),
+        )
+        for (table,) in tables
+    ]
+
+
 def check_marts(home: TesseraHome, *, now: datetime | None = None) -> list[CheckResult]:
-    """Validate the marts in the home's working warehouse (the build dbt just finished). Failures are
-    returned, not raised (`raise_on_critical` raises them); a missing or locked warehouse raises."""
+    """Validate the marts and segments in the home's working warehouse (the build dbt just finished).
+    Failures are returned, not raised (`raise_on_critical` raises them); a missing or locked warehouse raises."""
     import pandas as pd
 
     from tessera.checks.context import build_data_docs, open_context, run_suite
-    from tessera.checks.suites import load_suite
+    from tessera.checks.suites import load_suite, suite_file
     from tessera.warehouse import connect_working
 
     validated_at = now or datetime.now(UTC)
     with connect_working(home) as con:
-        frames = [
-            (mart, con.sql(mart.sql).to_arrow_table().to_pandas(types_mapper=pd.ArrowDtype)) for mart in MART_QUERIES
-        ]
+        queries = [*MART_QUERIES, *segment_queries(con)]
+        frames = [(mart, con.sql(mart.sql).to_arrow_table().to_pandas(types_mapper=pd.ArrowDtype)) for mart in queries]
     context = open_context(home)
     checked = []
     for mart, frame in frames:
+        suite_name = mart.suite
+        if suite_name.startswith("segments.") and not suite_file(suite_name).exists():
+            suite_name = DEFAULT_SEGMENT_SUITE
         validation, key = run_suite(
             context,
-            load_suite(context, mart.suite),
+            load_suite(context, suite_name),
             frame,
             parameters={},
             run_name="warehouse",

@@ -55,13 +55,12 @@ def test_simulated_batches_pass_their_suites(built):
 def test_the_built_marts_pass(built):
     results = check_marts(built)
 
-    assert [r.suite for r in results] == ["marts.golden_customers", "marts.customer_xref"]
+    segments = ["engaged_no_purchase", "lapsed_vips", "new_loyalty_members", "one_time_buyers"]
+    marts = ["marts.golden_customers", "marts.customer_xref", *(f"segments.{name}" for name in segments)]
+    assert [r.suite for r in results] == marts
     assert all(r.passed and r.critical == [] for r in results), [r.message() for r in results]
     con = duckdb.connect(str(built.warehouse), read_only=True)
-    counts = [
-        con.execute(f"select count(*) from {mart}").fetchall()[0][0]
-        for mart in ("marts.golden_customers", "marts.customer_xref")
-    ]
+    counts = [con.execute(f"select count(*) from {mart}").fetchall()[0][0] for mart in marts]
     con.close()
     assert [r.rows for r in results] == counts
     raise_on_critical(results)
@@ -76,7 +75,7 @@ def test_an_over_merged_customer_fails_the_golden_suite(damaged):
     )
     con.close()
 
-    golden, xref = check_marts(home)
+    golden, xref, *_ = check_marts(home)
 
     assert xref.passed
     (failure,) = golden.critical
@@ -95,7 +94,7 @@ def test_an_orphan_cross_reference_fails_the_xref_suite(damaged):
     con.execute("insert into marts.customer_xref values ('crm', 'contacts', 'orphan-1', 'cus_0000000000000000')")
     con.close()
 
-    golden, xref = check_marts(home)
+    golden, xref, *_ = check_marts(home)
 
     assert golden.passed
     (failure,) = xref.critical
@@ -120,3 +119,21 @@ def test_tessera_check_marts_exits_1_naming_the_failure(damaged, monkeypatch):
         "{true}; observed 1 of "
     ) in result.output
     assert "record_id=orphan-2, customer_id=cus_0000000000000000" in result.output
+
+
+def test_a_segment_with_a_member_twice_or_not_a_customer_fails_its_suite(damaged):
+    home, con, first = damaged
+    con.execute("insert into segments.lapsed_vips (customer_id) values (?), ('cus_not_a_customer')", [first])
+    con.execute("insert into segments.lapsed_vips (customer_id) values (?)", [first])
+    con.execute("create table segments.brand_new as select customer_id from marts.golden_customers limit 3")
+    con.close()
+
+    results = {r.suite: r for r in check_marts(home)}
+
+    failed = results["segments.lapsed_vips"]
+    assert not failed.passed
+    assert {(f.expectation_type, f.column) for f in failed.critical} == {
+        ("expect_column_values_to_be_unique", "customer_id"),
+        ("expect_column_values_to_be_in_set", "customer_exists"),
+    }
+    assert results["segments.brand_new"].passed  # a segment without a suite of its own gets the default one

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from connectors.registry import registry
+from tessera.activation.activations import segment_models
 from tessera.checks import SuiteError, check_batch, expectations_dir
 from tessera.checks.context import open_context
 from tessera.checks.suites import MART_SUITES, load_suite, suite_file
@@ -29,14 +30,15 @@ def of_type(name: str, kind: str) -> list[dict]:
     return [e["kwargs"] for e in expectations(name) if e["type"] == kind]
 
 
-def test_the_checkout_keeps_the_suites_in_expectations():
+def test_the_checkout_keeps_the_suites_in_expectations(dbt_manifest):
     assert expectations_dir() == REPO / "expectations"
     names = sorted(
         str(p.relative_to(expectations_dir() / "gx" / "expectations"))
         for p in REPO.glob("expectations/gx/expectations/**/*.json")
     )
+    segments = [f"segments.{name}" for name in segment_models(dbt_manifest)] + ["segments.default"]
     assert names == sorted(
-        f"{name.replace('.', '/')}.json" for name in [*(c.name for c in registry().streams), *MART_SUITES]
+        f"{name.replace('.', '/')}.json" for name in [*(c.name for c in registry().streams), *MART_SUITES, *segments]
     )
 
 
@@ -59,9 +61,10 @@ def test_each_stream_suite_declares_the_contract_columns_and_types(contract):
     assert [k["column"] for k in of_type(contract.name, "expect_column_values_to_be_unique")] == [contract.key]
 
 
-def test_every_suite_says_how_much_each_failure_matters(tmp_path):
+def test_every_suite_says_how_much_each_failure_matters(tmp_path, dbt_manifest):
     context = open_context(TesseraHome(tmp_path))
-    for name in [*(c.name for c in registry().streams), *MART_SUITES]:
+    segments = [f"segments.{name}" for name in segment_models(dbt_manifest)] + ["segments.default"]
+    for name in [*(c.name for c in registry().streams), *MART_SUITES, *segments]:
         suite = load_suite(context, name)  # raises SuiteError on a bad severity
         assert {e.meta["severity"] for e in suite.expectations} <= {"critical", "warning"}
         assert any(e.meta["severity"] == "critical" for e in suite.expectations), name

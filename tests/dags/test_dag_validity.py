@@ -83,10 +83,24 @@ def test_the_transform_dag_checks_batches_first_and_publishes_only_checked_marts
     assert roots and all(t.upstream_task_ids == {first.task_id} for t in roots)
     assert check.upstream_task_ids and check.upstream_task_ids <= dbt_tasks
     assert publish.upstream_task_ids == {"check_marts"} and check.retries == 0
+    segments = {"lapsed_vips", "engaged_no_purchase", "new_loyalty_members", "one_time_buyers"}
     assert {a.uri for a in publish.outlets} == {
         "tessera://warehouse/marts/golden_customers",
         "tessera://warehouse/marts/customer_xref",
+        *(f"tessera://warehouse/segments/{name}" for name in segments),
     }
+
+
+def test_each_segment_has_an_activation_dag_with_a_task_per_destination(dagbag):
+    """Generated from the manifest's `meta.activations`: a failing destination blocks no other."""
+    assert sorted(dagbag.dags["tessera_activate_lapsed_vips"].task_ids) == ["sync_marketing_drop", "sync_meta_ads"]
+    assert dagbag.dags["tessera_activate_engaged_no_purchase"].task_ids == ["sync_newsletter"]
+    assert dagbag.dags["tessera_activate_new_loyalty_members"].task_ids == ["sync_crm"]
+    one_time = [d for d in dagbag.dags if d.startswith("tessera_activate_one_time_buyers")]
+    assert len(one_time) == 2, one_time  # two schedules: a DAG each
+    task = dagbag.dags["tessera_activate_lapsed_vips"].get_task("sync_meta_ads")
+    assert {a.uri for a in task.inlets} == {"tessera://warehouse/segments/lapsed_vips"}
+    assert task.retries == 3 and task.on_failure_callback
 
 
 @pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS.glob("*.py")))
