@@ -510,13 +510,12 @@ def _print_syncs_log(home) -> None:
     if not newest:
         return
     table = Table(title="Segments synced to destinations (newest run of each)")
-    for column in ("segment", "destination", "mode", "status", "members", "added", "updated", "removed", "invalid",
-                   "rejected", "excluded"):  # fmt: skip
-        table.add_column(column, justify="left" if column in ("segment", "destination", "mode", "status") else "right")
+    for column in ("segment → destination", "status", "members", "sent", "invalid", "rejected", "excluded"):
+        table.add_column(column, justify="left" if column in ("segment → destination", "status") else "right")
     for row in newest.values():
-        table.add_row(*(str(row[c]) if row[c] is not None else "" for c in ("segment", "destination", "mode", "status")),
-                      *(f"{row[c] or 0:,}" for c in ("members", "added", "updated", "removed", "invalid", "rejected",
-                                                     "excluded")))  # fmt: skip
+        sent = sum(row[c] or 0 for c in ("added", "updated", "removed"))
+        table.add_row(f"{row['segment']} → {row['destination']} ({row['mode']})", row["status"], f"{row['members'] or 0:,}",
+                      f"{sent:,}", *(f"{row[c] or 0:,}" for c in ("invalid", "rejected", "excluded")))  # fmt: skip
     console.print(table)
 
 

@@ -211,6 +211,8 @@ def transform_dag(sources: Registry | None = None):
             ),
             render_config=RenderConfig(
                 load_method=LoadMode.DBT_MANIFEST,
+                # Exposures say who consumes a segment (dbt docs lineage); the activation DAGs sync them.
+                exclude=["resource_type:exposure"],
                 test_behavior=TestBehavior.BUILD,
                 # A test on two models (relationships) runs once both are built, as its own task.
                 should_detach_multiple_parents_tests=True,
