@@ -21,7 +21,7 @@ from tessera.home import TesseraHome
 from tessera_simulator.destinations.ad_audience_api import AudienceStore, ad_audience_app
 from tessera_simulator.destinations.crm_api import CrmStore, crm_app
 from tessera_simulator.destinations.esp_list_api import EspListStore, esp_list_app
-from tessera_simulator.destinations.smtp_server import serve_smtp
+from tessera_simulator.destinations.smtp_server import SmtpServer, serve_smtp
 from tessera_simulator.servers.runner import BackgroundServer
 
 AUDIENCE_ID, LIST_ID, SEGMENT_ID = "120000000001", "demo_newsletter", 1001
@@ -34,6 +34,7 @@ class DemoDestinations:
     audiences: AudienceStore
     crm: CrmStore
     esp: EspListStore
+    smtp: SmtpServer
     outbox: Path
     environment: dict[str, str] = field(default_factory=dict)
 
@@ -90,4 +91,4 @@ def demo_destinations(home: TesseraHome) -> Iterator[DemoDestinations]:
                                     "link_base": (folder / "exports").as_uri()}),
         }  # fmt: skip
         with exported(env):
-            yield DemoDestinations(folder, audiences, crm, esp, folder / "outbox", env)
+            yield DemoDestinations(folder, audiences, crm, esp, smtp, folder / "outbox", env)
