@@ -36,7 +36,7 @@ def stage_of(unique_id: str, fqn: list[str]) -> str:
     """The stage of one node of the build, from its kind and the model's folder (`fqn`).
 
     Models of `intermediate/identity` downstream of stitching (`int_customer_records`,
-    `int_identity_decisions`) feed the marts and count as golden marts."""
+    `int_identity_decisions`) feed the marts and count as golden marts; so do the segments built on them."""
     kind = unique_id.split(".", 1)[0]
     if kind in ("seed", "operation"):
         return SEEDS
@@ -51,7 +51,7 @@ def stage_of(unique_id: str, fqn: list[str]) -> str:
         return EDGES
     if folders[:1] == ["staging"] or folders[:2] == ["intermediate", "enrichment"]:
         return STAGING
-    if folders[:1] == ["marts"] or folders[:2] in (["intermediate", "customers"], ["intermediate", "identity"]):
+    if folders[:1] in (["marts"], ["segments"]) or folders[:2] in (["intermediate", "customers"], ["intermediate", "identity"]):
         return GOLDEN
     return OTHER
 
@@ -61,13 +61,16 @@ def _epoch(text: str) -> float:
 
 
 def read_build_nodes(target_dir: Path) -> list[dict[str, Any]]:
-    """Every node of the last dbt invocation: its stage, status, dbt's execution time and when it ran."""
+    """Every node the last dbt invocation ran: its stage, status, dbt's execution time and when it ran.
+    Exposures (who consumes a segment) are listed by dbt but never run, so they are left out."""
     manifest = json.loads((target_dir / "manifest.json").read_text())
     results = json.loads((target_dir / "run_results.json").read_text())
     known = {**manifest["nodes"], **manifest.get("unit_tests", {})}
     nodes = []
     for result in results["results"]:
         uid = result["unique_id"]
+        if uid.startswith("exposure."):
+            continue
         fqn = known.get(uid, {}).get("fqn") or uid.split(".")
         times = [(_epoch(t["started_at"]), _epoch(t["completed_at"])) for t in result["timing"] if t.get("started_at")]
         nodes.append(

@@ -220,14 +220,14 @@ def _merge(first: Delivery, second: Delivery) -> Delivery:
 
 
 def _read_members(con: duckdb.DuckDBPyConnection, table: str, change: Change, size: int) -> Iterator[list[Member]]:
-    """The plan's rows in key order, one batch at a time (by key, so the batches are the same on a re-run)."""
+    """The plan's rows a batch at a time, by their number in key order (so a re-run batches them alike)."""
     previous = ", previous" if change is Change.UPDATE else ""
-    after = ""
+    first = 1
     while rows := con.execute(
-        f"select key, payload{previous} from {table} where key > ? order by key limit {int(size)}", [after]
+        f"select key, payload{previous} from {table} where seq between ? and ? order by seq", [first, first + size - 1]
     ).fetchall():
         yield [_member(row[0], row[1], row[2] if previous else None) for row in rows]
-        after = rows[-1][0]
+        first += size
 
 
 def _member(key: str, payload: str, previous: str | None = None) -> Member:

@@ -122,7 +122,8 @@ def build_audience(con: duckdb.DuckDBPyConnection, activation: Activation) -> No
 
 
 def build_plan(con: duckdb.DuckDBPyConnection, activation: Activation, *, full_resync: bool = False) -> Plan:
-    """`plan_add`, `plan_update` (with the confirmed payload as `previous`) and `plan_remove`, by key.
+    """`plan_add`, `plan_update` (with the confirmed payload as `previous`) and `plan_remove`, in key order
+    and numbered (`seq`), so a run reads them a batch at a time by number and a re-run batches them alike.
 
     A full resync sends every valid member again as an add. Members are removed only in mirror and
     add/remove modes, and only when their key left the audience, lost consent or was suppressed: a member
@@ -134,7 +135,8 @@ def build_plan(con: duckdb.DuckDBPyConnection, activation: Activation, *, full_r
     con.execute(
         f"""
         create or replace temp table plan_add as
-        select s.key, s.payload, s.row_hash from sendable as s left join members as m on m.key = s.key
+        select row_number() over (order by s.key) as seq, s.key, s.payload, s.row_hash
+        from sendable as s left join members as m on m.key = s.key
         where m.key is null {"or m.row_hash = s.row_hash" if full_resync else ""}
         order by s.key
         """
@@ -142,7 +144,7 @@ def build_plan(con: duckdb.DuckDBPyConnection, activation: Activation, *, full_r
     con.execute(
         f"""
         create or replace temp table plan_update as
-        select s.key, s.payload, s.row_hash, m.payload as previous
+        select row_number() over (order by s.key) as seq, s.key, s.payload, s.row_hash, m.payload as previous
         from sendable as s inner join members as m on m.key = s.key where {changed}
         order by s.key
         """
@@ -151,7 +153,7 @@ def build_plan(con: duckdb.DuckDBPyConnection, activation: Activation, *, full_r
     con.execute(
         f"""
         create or replace temp table plan_remove as
-        select m.key, m.payload, m.row_hash from members as m
+        select row_number() over (order by m.key) as seq, m.key, m.payload, m.row_hash from members as m
         where {"true" if removes else "false"}
           and m.key not in (select key from audience where key is not null and invalid is not null)
           and m.key not in (select key from sendable)

@@ -106,22 +106,26 @@ def open_state(
 
 def confirm(con: duckdb.DuckDBPyConnection, plan_table: str, keys: Iterable[str], *, removed: bool = False) -> None:
     """Record keys the destination confirmed: their planned payloads become the state (or leave it, for
-    removals), and any earlier rejection of them is cleared. One transaction."""
+    removals), and any earlier rejection of them is cleared. One transaction. The keys' range bounds each
+    statement, so a batch costs what it holds, not what the state holds."""
     import pyarrow as pa
 
-    confirmed = pa.table({"key": pa.array(list(keys), pa.string())})
-    if not confirmed.num_rows:
+    keys = sorted(keys)
+    if not keys:
         return
-    con.register("confirmed_keys", confirmed)
+    con.register("confirmed_keys", pa.table({"key": pa.array(keys, pa.string())}))
+    within = "key between ? and ?"
+    bounds = [keys[0], keys[-1]]
     try:
         con.execute("begin")
-        con.execute("delete from members where key in (select key from confirmed_keys)")
+        con.execute(f"delete from members where {within} and key in (select key from confirmed_keys)", bounds)
         if not removed:
             con.execute(
                 f"insert into members select p.key, p.row_hash, p.payload, now() from {plan_table} as p "
-                "where p.key in (select key from confirmed_keys)"
+                f"where p.{within} and p.key in (select key from confirmed_keys)",
+                bounds,
             )
-        con.execute("delete from rejections where key in (select key from confirmed_keys)")
+        con.execute(f"delete from rejections where {within} and key in (select key from confirmed_keys)", bounds)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -135,7 +135,9 @@ def test_the_wheel_deployed_on_airflow_extracts_on_schedule_and_the_assets_trigg
 
 def _wait_for_dags(airflow: Airflow) -> None:
     """The dag-processor has parsed the bundled DAGs without import errors; each starts paused."""
-    expected = {*EXTRACT_DAGS, "tessera_transform"}
+    from tessera.orchestration import activation_dags
+
+    expected = {*EXTRACT_DAGS, "tessera_transform", *activation_dags()}  # the wheel bundles the same manifest
 
     def parsed() -> list[dict] | None:
         errors = airflow.api("GET", "/importErrors")["import_errors"]
