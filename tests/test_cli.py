@@ -16,7 +16,18 @@ runner = CliRunner()
 @pytest.mark.unit
 @pytest.mark.parametrize(
     "command",
-    [[], ["demo"], ["simulate"], ["extract"], ["status"], ["transform"], ["explain"], ["train-matcher"], ["dbt-parse"]],
+    [
+        [],
+        ["demo"],
+        ["simulate"],
+        ["extract"],
+        ["status"],
+        ["transform"],
+        ["explain"],
+        ["train-matcher"],
+        ["dbt-parse"],
+        ["sync"],
+    ],
 )
 def test_every_command_has_help(command):
     result = runner.invoke(app, [*command, "--help"])

@@ -20,6 +20,7 @@ class Customer:
     email: str | None = None
     phone: str | None = None
     first_name: str | None = None
+    last_name: str | None = None
     marketing_consent: bool = True
     lifetime_value: float = 0.0
     last_order_at: datetime | None = None
@@ -52,6 +53,7 @@ def people(n: int, start: int = 0) -> dict[str, Customer]:
             email=f"person{i}@mailhost.net",
             phone=f"+4477009{i:05d}" if i % 3 else None,
             first_name=f"Name{i}",
+            last_name=f"Surname{i}",
             lifetime_value=100.0 + i,
             last_order_at=datetime(2026, 1, 1, 12, tzinfo=UTC),
         )
@@ -75,6 +77,7 @@ def publish(home: TesseraHome, world: World) -> None:
                     ("email", pa.string()),
                     ("phone", pa.string()),
                     ("first_name", pa.string()),
+                    ("last_name", pa.string()),
                     ("marketing_consent", pa.bool_()),
                     ("lifetime_value", pa.float64()),
                     ("last_order_at", pa.timestamp("us", tz="UTC")),
