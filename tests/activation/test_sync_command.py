@@ -8,6 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
+from tessera.activation.state import sync_log
 from tessera.cli import app
 from tessera.connections import connection_env
 from tests.activation.published import World, people, publish
@@ -40,7 +41,9 @@ def test_a_dry_run_plans_and_a_sync_delivers_the_file(home, world, monkeypatch):
     done = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert done.exit_code == 0, done.output
     latest = json.loads((drop / "lapsed_vips" / "latest.json").read_text())
-    assert latest["rows"] == 8 and "success" in done.output
+    assert latest["rows"] == 8
+    (logged,) = sync_log(home)
+    assert (logged["status"], logged["added"]) == ("success", 8)
 
 
 def test_a_failing_destination_exits_1_and_names_it(home, world, monkeypatch):
