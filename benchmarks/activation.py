@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from benchmarks.harness.children import run_child
 from benchmarks.harness.command import BenchmarkError
 from benchmarks.harness.options import add_scale_options, resolve_scales
-from benchmarks.harness.probes import cpu_seconds, peak_memory_mb, warm_up_pyarrow
+from benchmarks.harness.probes import cpu_seconds, peak_memory_mb, timed_call, warm_up_pyarrow
 from benchmarks.harness.scales import ScaleBenchmark
 from benchmarks.harness.stages import StageClock
 from benchmarks.harness.tables import Column, Table, cell, ratio, ratio_cell, share_cell, table_of
@@ -344,20 +344,9 @@ def sync_child(
         password=os.environ[TOKEN_ENV],
         extra={"kind": "ad_audience", "audience_id": audience_id},
     )
-    profiler = None
-    if profile:
-        import cProfile
-
-        profiler = cProfile.Profile()
-    cpu, started = cpu_seconds(), time.perf_counter()
-    if profiler:
-        profiler.enable()
-    result = sync(TesseraHome(Path(home)), activation, conn, run_id=run_id, full_resync=full_resync)
-    if profiler:
-        profiler.disable()
-    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
-    if profiler:
-        profiler.dump_stats(profile)
+    result, seconds, cpu = timed_call(
+        lambda: sync(TesseraHome(Path(home)), activation, conn, run_id=run_id, full_resync=full_resync), profile
+    )
     stages = {stage: clock.seconds.get(stage, 0.0) for stage in timed}
     plan = result.plan
     return {

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from benchmarks.harness.children import run_child
 from benchmarks.harness.command import BenchmarkError
 from benchmarks.harness.options import positive_int, resolve_scales, scale_list
-from benchmarks.harness.probes import cpu_seconds, peak_memory_mb, read_through, warm_up_pyarrow
+from benchmarks.harness.probes import cpu_seconds, peak_memory_mb, read_through, timed_call, warm_up_pyarrow
 from benchmarks.harness.scales import ScaleBenchmark
 from benchmarks.harness.stages import StageClock
 from benchmarks.harness.tables import Column, Table, cell, ratio, ratio_cell, share, table_of
@@ -279,20 +279,10 @@ def check_child(home: str, batch_id: str, validated_at: str, profile: str | None
     clock = StageClock()
     timed = [stage for module, function, stage in STAGES if clock.wrap(module, function, stage)]
     contract = contract_for(SOURCE, STREAM)
-    profiler = None
-    if profile:
-        import cProfile
-
-        profiler = cProfile.Profile()
-    cpu, started = cpu_seconds(), time.perf_counter()
-    if profiler:
-        profiler.enable()
-    result = check_batch(TesseraHome(Path(home)), contract, batch_id, now=datetime.fromisoformat(validated_at))
-    if profiler:
-        profiler.disable()
-    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
-    if profiler:
-        profiler.dump_stats(profile)
+    result, seconds, cpu = timed_call(
+        lambda: check_batch(TesseraHome(Path(home)), contract, batch_id, now=datetime.fromisoformat(validated_at)),
+        profile,
+    )
     stages = {stage: clock.seconds.get(stage, 0.0) for stage in timed}
     return {
         "seconds": seconds,

@@ -51,7 +51,10 @@ def stage_of(unique_id: str, fqn: list[str]) -> str:
         return EDGES
     if folders[:1] == ["staging"] or folders[:2] == ["intermediate", "enrichment"]:
         return STAGING
-    if folders[:1] in (["marts"], ["segments"]) or folders[:2] in (["intermediate", "customers"], ["intermediate", "identity"]):
+    if folders[:1] in (["marts"], ["segments"]) or folders[:2] in (
+        ["intermediate", "customers"],
+        ["intermediate", "identity"],
+    ):
         return GOLDEN
     return OTHER
 

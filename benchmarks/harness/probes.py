@@ -23,6 +23,26 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def timed_call(call: Callable[[], Any], profile: str | None = None) -> tuple[Any, float, float]:
+    """`call()`'s result, wall seconds and CPU seconds; with `profile`, run under cProfile and its stats
+    written there (the seconds then include the profiler's overhead)."""
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+    cpu, started = cpu_seconds(), time.perf_counter()
+    if profiler:
+        profiler.enable()
+    result = call()
+    if profiler:
+        profiler.disable()
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+    if profiler:
+        profiler.dump_stats(profile)
+    return result, seconds, cpu
+
+
 def machine() -> dict[str, Any]:
     return {
         "cpus": os.cpu_count(),
