@@ -42,6 +42,7 @@ NO_IDENTIFIER = "no e-mail or phone to match on"
 class AdAudienceDestination(Destination):
     kind = "ad_audience"
     modes = frozenset({Mode.MIRROR, Mode.ADD_REMOVE})
+    keyed_by_identifiers = True
     batch_size = MAX_ROWS
 
     def __init__(self, conn: ConnectionInfo, run: SyncRun):

@@ -119,6 +119,10 @@ class Destination:
     batch_size: ClassVar[int] = 1000
     #: The identifiers it can match people on; an activation asking for others is refused when it is read.
     identifiers: ClassVar[frozenset[str]] = frozenset({"email", "phone"})
+    #: Whether the destination knows a member by its identifiers rather than by its key (an ad audience's
+    #: row of hashes, an ESP's e-mail address): two customers with the same identifiers are then one
+    #: member there, and removing one of them must not remove what the other still needs.
+    keyed_by_identifiers: ClassVar[bool] = False
 
     def __init__(self, conn: ConnectionInfo, run: SyncRun):
         self.conn, self.run = conn, run

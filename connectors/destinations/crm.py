@@ -51,6 +51,7 @@ class CrmDestination(Destination):
 
     kind = "crm"
     modes = frozenset({Mode.UPSERT})
+    keyed_by_identifiers = True
     batch_size = 100
     identifiers = frozenset({"email"})
 

@@ -52,6 +52,7 @@ class EspListDestination(Destination):
 
     kind = "esp_list"
     modes = frozenset({Mode.MIRROR, Mode.ADD_REMOVE, Mode.UPSERT})
+    keyed_by_identifiers = True
     batch_size = 500
     identifiers = frozenset({"email"})
 

@@ -114,7 +114,9 @@ def sync(
         )
         planning.attach_warehouse(con, str(warehouse))
         planning.build_audience(con, activation)
-        result.plan = planning.build_plan(con, activation, full_resync=full_resync)
+        result.plan = planning.build_plan(
+            con, activation, full_resync=full_resync, shared=destination_cls.keyed_by_identifiers
+        )
         result.invalid, result.excluded, result.members = result.plan.invalid, result.plan.excluded, result.plan.members
         result.samples["invalid"] = con.execute(
             f"select key, invalid from audience where invalid is not null order by key limit {SAMPLES}"
@@ -170,6 +172,7 @@ def _destination_class(activation: Activation, conn: ConnectionInfo) -> type[Des
 
 
 def _batches(con, destination: Destination, result: SyncResult, progress) -> None:
+    con.execute("delete from members where key in (select key from plan_release)")  # nothing to send for them
     for change, table in ((Change.REMOVE, "plan_remove"), (Change.UPDATE, "plan_update"), (Change.ADD, "plan_add")):
         total = con.execute(f"select count(*) from {table}").fetchone()[0]
         done = 0

@@ -121,13 +121,19 @@ def build_audience(con: duckdb.DuckDBPyConnection, activation: Activation) -> No
     )
 
 
-def build_plan(con: duckdb.DuckDBPyConnection, activation: Activation, *, full_resync: bool = False) -> Plan:
+def build_plan(
+    con: duckdb.DuckDBPyConnection, activation: Activation, *, full_resync: bool = False, shared: bool = False
+) -> Plan:
     """`plan_add`, `plan_update` (with the confirmed payload as `previous`) and `plan_remove`, in key order
     and numbered (`seq`), so a run reads them a batch at a time by number and a re-run batches them alike.
 
     A full resync sends every valid member again as an add. Members are removed only in mirror and
     add/remove modes, and only when their key left the audience, lost consent or was suppressed: a member
-    whose row became invalid stays as the destination last confirmed it, and is reported."""
+    whose row became invalid stays as the destination last confirmed it, and is reported.
+
+    With `shared` (a destination that knows members by their identifiers), a leaver whose identifiers a
+    member who stays still has is not removed there (that would remove the stayer too): it only leaves
+    the state (`plan_release`)."""
     con.execute(
         "create or replace temp table sendable as select * from audience where invalid is null and excluded is null"
     )
@@ -160,6 +166,22 @@ def build_plan(con: duckdb.DuckDBPyConnection, activation: Activation, *, full_r
         order by m.key
         """
     )
+    con.execute("create or replace temp table plan_release as select key from plan_remove where false")
+    if shared:
+        con.execute(
+            """
+            create or replace temp table plan_release as
+            select r.key from plan_remove as r
+            where json_extract(r.payload, '$.identifiers') in (
+                select json_extract(s.payload, '$.identifiers') from sendable as s
+            )
+            """
+        )
+        con.execute("delete from plan_remove where key in (select key from plan_release)")
+        con.execute(
+            "create or replace temp table plan_remove as "
+            "select row_number() over (order by key) as seq, key, payload, row_hash from plan_remove order by key"
+        )
     counts = con.execute(
         """
         select

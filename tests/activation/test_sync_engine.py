@@ -211,3 +211,22 @@ def test_every_run_writes_a_sync_log_row(home, audience):
     )
     assert (newest["status"], newest["planned_remove"], newest["removed"]) == ("failed", 22, 0)
     assert "HTTP 500" in newest["error"]
+
+
+def test_a_leaver_sharing_identifiers_with_a_member_who_stays_is_not_removed_from_the_audience(home, audience):
+    """Two customers with the same e-mail and phone are one row to the platform (a shared family inbox)."""
+    world = world_of()
+    keys = [row["customer_id"] for row in world.segments["lapsed_vips"]]
+    world.customers[keys[1]] = world.customers[keys[1]].but(
+        email=world.customers[keys[0]].email, phone=world.customers[keys[0]].phone
+    )
+    publish(home, world)
+    sync(home, ACTIVATION, audience.conn())
+    world.segments["lapsed_vips"] = [{"customer_id": key} for key in keys[1:]]  # keys[0] leaves
+    publish(home, world)
+
+    result = sync(home, ACTIVATION, audience.conn())
+
+    assert (result.status, result.removed, result.plan.remove) == ("success", 0, 0)
+    assert audience.rows() == expected_rows(world)  # the shared row is still there, for keys[1]
+    assert keys[0] not in confirmed_keys(home)
