@@ -49,11 +49,10 @@ def _febrl(name: str) -> pd.DataFrame:
 def _profile_columns(df: pd.DataFrame) -> dict[str, pd.Series]:
     """FEBRL's columns in the contract's terms; `soc_sec_id` stays behind (no source of ours has one)."""
     street = (df["street_number"].fillna("") + " " + df["address_1"].fillna("")).str.strip()
-    birth = pd.to_datetime(df["date_of_birth"], format="%Y%m%d", errors="coerce")
     return {
         "first_name": df["given_name"],
         "last_name": df["surname"],
-        "birth_date": birth.dt.strftime("%Y-%m-%d"),
+        "birth_date": df["date_of_birth"],  # as FEBRL ships it, `YYYYMMDD`: staging parses it
         "street": street.where(street != ""),
         "city": df["suburb"],
         "postcode": df["postcode"],

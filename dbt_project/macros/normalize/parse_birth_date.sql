@@ -1,6 +1,7 @@
 {#-
     A birth date typed as text, as a date. Understood forms:
       `1990-03-07`                       ISO (year first)
+      `19900307`                         compact, year first (`YYYYMMDD`, as tills and exports write it)
       `07/03/1990`, `07.03.1990`, `07-03-1990`   day and month in either order, see below
       `7 Mar 1990`, `7 March 1990`       day, English month name, year
       `Mar 7, 1990`, `March 7 1990`      English month name, day, year
@@ -14,6 +15,7 @@
 -#}
 {% macro parse_birth_date(column, slash_order="'dmy'", as_of=none) -%}
     {%- set iso = '^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$' -%}
+    {%- set compact = '^([0-9]{4})([0-9]{2})([0-9]{2})$' -%}
     {%- set slashed = '^([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{4})$' -%}
     {%- set day_first = '^([0-9]{1,2})[[:space:]]+([A-Za-z]{3,})[.]?,?[[:space:]]+([0-9]{4})$' -%}
     {%- set month_first = '^([A-Za-z]{3,})[.]?[[:space:]]+([0-9]{1,2}),?[[:space:]]+([0-9]{4})$' -%}
@@ -46,12 +48,14 @@
                         typed.as_of,
                         coalesce(
                             cast({{ regex_extract('typed.written', iso, 1) }} as integer),
+                            cast({{ regex_extract('typed.written', compact, 1) }} as integer),
                             cast({{ regex_extract('typed.written', slashed, 3) }} as integer),
                             cast({{ regex_extract('typed.written', day_first, 3) }} as integer),
                             cast({{ regex_extract('typed.written', month_first, 3) }} as integer)
                         ) as y,
                         coalesce(
                             cast({{ regex_extract('typed.written', iso, 2) }} as integer),
+                            cast({{ regex_extract('typed.written', compact, 2) }} as integer),
                             case
                                 when typed.first_number > 12 then typed.second_number
                                 when typed.second_number > 12 then typed.first_number
@@ -69,6 +73,7 @@
                         ) as m,
                         coalesce(
                             cast({{ regex_extract('typed.written', iso, 3) }} as integer),
+                            cast({{ regex_extract('typed.written', compact, 3) }} as integer),
                             case
                                 when typed.first_number > 12 then typed.first_number
                                 when typed.second_number > 12 then typed.second_number
