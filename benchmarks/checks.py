@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from benchmarks.harness.children import run_child
 from benchmarks.harness.command import BenchmarkError
-from benchmarks.harness.options import positive_int, resolve_scales, scale_list
+from benchmarks.harness.options import add_scale_options, resolve_scales
 from benchmarks.harness.probes import cpu_seconds, peak_memory_mb, read_through, timed_call, warm_up_pyarrow
 from benchmarks.harness.scales import ScaleBenchmark
 from benchmarks.harness.stages import StageClock
@@ -638,27 +638,8 @@ class BatchScaleBenchmark(ScaleBenchmark):
 
     def parse_args(self, argv: list[str] | None) -> argparse.Namespace:
         parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{self.name}", description=self.description)
-        defaults = " ".join(str(n) for n in self.default_scales)
-        parser.add_argument(
-            "--rows",
-            type=scale_list,
-            nargs="+",
-            default=None,
-            help=f"rows in the batch, one or more scales (space- or comma-separated; default {defaults})",
-        )
-        parser.add_argument("--seed", type=int, default=42, help="the batch's seed (default 42)")
-        parser.add_argument(
-            "--workdir", type=Path, default=None, help="where batches and results go (default $TESSERA_HOME/bench)"
-        )
-        parser.add_argument("--repeat", type=positive_int, default=3, help=f"{self.repeat_help} (default 3)")
-        parser.add_argument(
-            "--record",
-            action="store_true",
-            help="copy the results into benchmarks/recorded/ and rewrite the tables of benchmarks/README.md from them",
-        )
-        parser.add_argument("--debug", action="store_true", help="show tracebacks")
+        add_scale_options(parser, self.default_scales, self.repeat_help, rows=True)
         args = parser.parse_args(argv)
-        args.customers = args.rows  # `ScaleBenchmark.run` walks its scales as `customers`
         resolve_scales(args, self.default_scales)
         return args
 

@@ -26,11 +26,27 @@ def default_workdir() -> Path:
 
 
 def add_scale_options(
-    parser: argparse.ArgumentParser, default_scales: tuple[int, ...], repeat_help: str, *, several: bool = True
+    parser: argparse.ArgumentParser,
+    default_scales: tuple[int, ...],
+    repeat_help: str,
+    *,
+    several: bool = True,
+    rows: bool = False,
 ) -> None:
-    """--customers (one or more scales; one with `several=False`), --seed, --workdir, --repeat, --record, --debug."""
+    """--customers (one or more scales; one with `several=False`), --seed, --workdir, --repeat, --record, --debug.
+    With `rows`, the scale is the rows of one batch and the option is `--rows` (still `args.customers`)."""
     defaults = " ".join(str(n) for n in default_scales)
-    if several:
+    if rows:
+        parser.add_argument(
+            "--rows",
+            dest="customers",
+            metavar="ROWS",
+            type=scale_list,
+            nargs="+",
+            default=None,
+            help=f"rows in the batch, one or more scales (space- or comma-separated; default {defaults})",
+        )
+    elif several:
         parser.add_argument(
             "--customers",
             type=scale_list,
