@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
+from connectors.masking import mask_identifier
 from tessera.home import TesseraHome
-from tessera.masking import mask_identifier
 from tessera.warehouse import connect
 
 

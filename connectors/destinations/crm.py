@@ -33,6 +33,7 @@ from connectors.destinations.base import (
     SyncRun,
 )
 from connectors.destinations.http import DestinationClient, RateLimit
+from connectors.masking import mask_identifier
 
 UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
 KEY_PROPERTY = "tessera_customer_id"
@@ -128,18 +129,12 @@ def _refused(doc: dict[str, Any], keys_by_email: dict[str, str], call: str) -> B
         for email in (error.get("context") or {}).get("id") or []:
             key = keys_by_email.get(str(email).strip().lower())
             if key:
-                named[key] = str(error.get("message", "")).replace(str(email), _masked(str(email)))
+                named[key] = str(error.get("message", "")).replace(str(email), mask_identifier("email", str(email)))
     category = doc.get("category", "VALIDATION_ERROR")
     if not named:
         return BatchRefused(f"{call} refused the batch ({category}): {doc.get('message', '')}")
     details = "; ".join(f"member {key}: {message}" for key, message in sorted(named.items()))
     return BatchRefused(f"{call} refused the batch ({category}): {details}", keys=sorted(named))
-
-
-def _masked(email: str) -> str:
-    """An address as errors and logs show it (`a***@example.com`): recognisable, not copyable."""
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}***@{domain}"
 
 
 def _json(response: httpx.Response, call: str) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from connectors.destinations.base import (
     SyncRun,
 )
 from connectors.destinations.http import DestinationClient
+from connectors.masking import mask_identifier
 
 MAX_MERGE_VALUE = 255
 #: Mailchimp merge tags: upper-case letters, digits and underscores, at most 10 characters.
@@ -216,17 +217,11 @@ def _subscribe_errors(doc: Mapping[str, Any]) -> dict[str, str]:
     for error in doc.get("errors") or []:
         email = str(error.get("email_address", ""))
         text = str(error.get("error", "refused"))
-        text = text.replace(email, _masked(email)) if email else text
+        text = text.replace(email, mask_identifier("email", email)) if email else text
         if error.get("field"):
             text += f" ({error['field']}: {error.get('field_message', '')})"
         out[email.lower()] = text
     return out
-
-
-def _masked(email: str) -> str:
-    """An address as errors and logs show it (`a***@example.com`): recognisable, not copyable."""
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}***@{domain}"
 
 
 def _problem(response: httpx.Response) -> str:

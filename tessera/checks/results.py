@@ -15,7 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from tessera.masking import mask_identifier
+from connectors.masking import mask_identifier
 
 ARROW_TYPE = "expect_column_to_have_arrow_type"
 #: How many failing values a message shows, and how long each value may be (the row's ids are shown whole).
@@ -228,7 +228,7 @@ def _samples(column: str | None, result: dict, pii: frozenset[str]) -> tuple[str
 
 def mask_value(column: str | None, value: Any, pii: frozenset[str] = frozenset()) -> str:
     """A failing value as a message may show it: e-mail addresses and phone numbers masked
-    (`tessera.masking`), other personal columns cut to their first character."""
+    (`connectors.masking`), other personal columns cut to their first character."""
     if isinstance(value, dict):
         return "(" + ", ".join(f"{k}={mask_value(k, v, pii)}" for k, v in value.items()) + ")"
     text = _text(value)

@@ -10,9 +10,9 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from connectors.masking import mask_identifier
 from tessera.cli import app
 from tessera.explain import explain_customer
-from tessera.masking import mask_identifier
 from tessera.resources import dbt_project_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("unified")]

@@ -1,4 +1,7 @@
-"""Masking identifiers for display: enough to recognise a value, not enough to copy it."""
+"""Masking identifiers for display: enough to recognise a value, not enough to copy it.
+
+Here, in the lowest layer, so connector errors (a destination naming a refused address) and
+`tessera explain` or the checks' messages mask the same way."""
 
 from __future__ import annotations
 
