@@ -54,6 +54,8 @@ class AdAudienceDestination(Destination):
                 f"{self.name}: connection {conn.conn_id!r} has no extra 'audience_id'; "
                 "set it to the id of the custom audience this destination fills"
             )
+        # Smaller batches for a platform that is slow to answer large ones; never above its limit.
+        self.batch_size = min(max(conn.option("batch_size", MAX_ROWS, int), 1), MAX_ROWS)
         self.platform = conn.option("platform", "meta", str)
         if self.platform not in PLATFORMS:
             raise DestinationError(
@@ -80,14 +82,11 @@ class AdAudienceDestination(Destination):
         return None
 
     def send(self, change: Change, batch: Sequence[Member]) -> Delivery:
-        refused = {member.key: reason for member in batch if (reason := self.invalid(member))}
-        valid = [member for member in batch if member.key not in refused]
+        """The engine has already set aside members `invalid` refuses, so every member here has a row."""
         if change is Change.UPDATE:
-            delivered = self._replace(valid)
-        else:
-            method = "DELETE" if change is Change.REMOVE else "POST"
-            delivered = self._upload(method, [m.key for m in valid], [m.identifiers for m in valid])
-        return Delivery(confirmed=delivered.confirmed, rejected={**refused, **delivered.rejected})
+            return self._replace(batch)
+        method = "DELETE" if change is Change.REMOVE else "POST"
+        return self._upload(method, [m.key for m in batch], [m.identifiers for m in batch])
 
     def _replace(self, batch: Sequence[Member]) -> Delivery:
         """Remove the previous rows of members whose identifiers changed, then add their new rows.

@@ -139,19 +139,16 @@ def test_a_destination_failing_for_good_keeps_what_it_confirmed_and_the_next_run
     assert recovered.status == "success" and audience.rows() == expected_rows(world)
 
 
-def test_small_batches_commit_one_by_one_so_a_failure_midway_resumes_where_it_stopped(home, audience, monkeypatch):
-    from connectors.destinations.ad_audience import AdAudienceDestination
-
-    monkeypatch.setattr(AdAudienceDestination, "batch_size", 10)
+def test_small_batches_commit_one_by_one_so_a_failure_midway_resumes_where_it_stopped(home, audience):
     world = world_of(40)
     publish(home, world)
     audience.fault(status=503, after=2, times=3)  # two batches pass, then every attempt of the third fails
 
-    failed = sync(home, ACTIVATION, audience.conn())
+    failed = sync(home, ACTIVATION, audience.conn(batch_size=10))
 
     assert failed.status == "failed" and failed.added == 20
     assert len(confirmed_keys(home)) == 20
-    done = sync(home, ACTIVATION, audience.conn())
+    done = sync(home, ACTIVATION, audience.conn(batch_size=10))
     assert (done.status, done.added) == ("success", 15)
     assert audience.rows() == expected_rows(world)
 
