@@ -177,15 +177,17 @@ def _batches(con, destination: Destination, result: SyncResult, progress) -> Non
         total = con.execute(f"select count(*) from {table}").fetchone()[0]
         done = 0
         for members in _read_members(con, table, change, destination.batch_size):
-            sendable = []
+            sendable, refused = [], []
             for member in members:
                 reason = destination.invalid(member) if change is not Change.REMOVE else None
                 if reason:
-                    result.invalid += 1
+                    refused.append((result.run_id, member.key, reason))
                     _sample(result, "invalid", member.key, reason)
-                    con.execute("insert into invalid_rows values (?, ?, ?)", [result.run_id, member.key, reason])
                 else:
                     sendable.append(member)
+            if refused:
+                result.invalid += len(refused)
+                con.executemany("insert into invalid_rows values (?, ?, ?)", refused)
             delivery = _deliver(destination, change, sendable) if sendable else Delivery()
             state.confirm(con, table, delivery.confirmed, removed=change is Change.REMOVE)
             state.reject(con, table, dict(delivery.rejected))
