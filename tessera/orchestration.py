@@ -152,12 +152,6 @@ def segment_asset(segment: str) -> Asset:
     return Asset(name=f"tessera.segments.{segment}", uri=f"tessera://warehouse/segments/{segment}")
 
 
-def _segment_names(manifest) -> list[str]:
-    from tessera.activation.activations import segment_models
-
-    return segment_models(manifest)
-
-
 def export_dbt_environment(context: dict[str, Any]) -> None:
     """Run before each dbt task: Cosmos runs dbt in a copy of the project, where the profile's `../data`
     default would name another folder, so the data and project folders are resolved on the worker at run
@@ -176,6 +170,7 @@ def transform_dag(sources: Registry | None = None):
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
+    from tessera.activation.activations import segment_models
     from tessera.resources import dbt_project_dir, manifest_path
 
     project, manifest = dbt_project_dir(), manifest_path()
@@ -241,7 +236,7 @@ def transform_dag(sources: Registry | None = None):
 
             return check_built_marts()
 
-        @task(outlets=[*MART_ASSETS, *(segment_asset(name) for name in _segment_names(manifest))])
+        @task(outlets=[*MART_ASSETS, *(segment_asset(name) for name in segment_models(manifest))])
         def publish_marts() -> dict[str, Any]:
             from tessera.home import tessera_home
             from tessera.publication import publish_warehouse
