@@ -61,12 +61,12 @@ class Sources:
 
 @contextmanager
 def running_sources(
-    sim_dir: Path, customers: int = 300, seed: int = 7, pos_url: str | None = None
+    sim_dir: Path, customers: int = 300, seed: int = 7, pos_url: str | None = None, world: str = "diverse"
 ) -> Iterator[Sources]:
     from tessera_simulator import Simulator, SimulatorConfig
     from tessera_simulator.servers import run_servers
 
-    config = SimulatorConfig(customers=customers, seed=seed, start_date=date(2026, 1, 1), pos_url=pos_url)
+    config = SimulatorConfig(customers=customers, seed=seed, start_date=date(2026, 1, 1), pos_url=pos_url, world=world)
     sim = Simulator(sim_dir, config)
     sim.initialize()
     with run_servers(sim_dir, token=TOKEN) as urls:

@@ -1,10 +1,14 @@
-"""The knobs of a simulated world: how many people, which seed, when it starts, where POS lives."""
+"""The knobs of a simulated world: how many people, which seed, when it starts, where POS lives, its shape."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
+
+#: The shapes a world can take: people spread over many cities with varied surnames, or the customers of a
+#: regional shop (a dozen towns, common surnames, households, card-only shoppers; see `regional.py`).
+WORLDS = ("diverse", "regional")
 
 
 @dataclass(frozen=True)
@@ -15,6 +19,7 @@ class SimulatorConfig:
     seed: int = 42
     start_date: date = date(2026, 1, 1)
     pos_url: str | None = None
+    world: str = "diverse"
 
     def __post_init__(self) -> None:
         if isinstance(self.start_date, datetime):
@@ -27,14 +32,19 @@ class SimulatorConfig:
             raise ValueError(f"SimulatorConfig.start_date must be a date, got {self.start_date!r}")
         if self.pos_url is not None and not isinstance(self.pos_url, str):
             raise ValueError(f"SimulatorConfig.pos_url must be a SQLAlchemy URL string or None, got {self.pos_url!r}")
+        if self.world not in WORLDS:
+            raise ValueError(f"SimulatorConfig.world must be one of {', '.join(WORLDS)}, got {self.world!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The config as `state.json` keeps it. The world is written only when it is not the diverse one, so a
+        diverse world's state file stays exactly as it was before worlds had shapes."""
+        data = {
             "customers": self.customers,
             "seed": self.seed,
             "start_date": self.start_date.isoformat(),
             "pos_url": self.pos_url,
         }
+        return data if self.world == "diverse" else data | {"world": self.world}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SimulatorConfig:
@@ -43,6 +53,7 @@ class SimulatorConfig:
             seed=int(data["seed"]),
             start_date=date.fromisoformat(data["start_date"]),
             pos_url=data.get("pos_url"),
+            world=data.get("world", "diverse"),  # state files written before worlds had shapes
         )
 
     def differences(self, other: SimulatorConfig) -> list[str]:

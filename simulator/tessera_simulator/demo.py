@@ -28,6 +28,7 @@ class DemoSettings:
     days: int = 3
     seed: int = 42
     start_date: date = date(2026, 1, 1)
+    world: str = "diverse"
 
 
 def source_connections(home: TesseraHome, crm_url: str, esp_url: str, token: str) -> dict[str, str]:
@@ -49,7 +50,9 @@ def simulated_sources(home: TesseraHome, settings: DemoSettings) -> Iterator[obj
     from tessera_simulator import Simulator, SimulatorConfig
     from tessera_simulator.servers import run_servers
 
-    config = SimulatorConfig(customers=settings.customers, seed=settings.seed, start_date=settings.start_date)
+    config = SimulatorConfig(
+        customers=settings.customers, seed=settings.seed, start_date=settings.start_date, world=settings.world
+    )
     sim = Simulator(home.simulator, config)
     sim.initialize()
     token = secrets.token_urlsafe(24)

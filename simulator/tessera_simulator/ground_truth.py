@@ -1,6 +1,7 @@
-"""Which source record belongs to which true person: the answer key for identity resolution.
+"""Which source record belongs to which true person, and who lives with whom: the answer keys for identity
+resolution.
 
-Only tests and evaluation read `ground_truth.parquet`; the pipeline never does.
+Only tests and evaluation read `ground_truth.parquet` and `households.parquet`; the pipeline never does.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ SCHEMA = pa.schema(
     ]
 )
 
+HOUSEHOLD_SCHEMA = pa.schema([pa.field("person_id", pa.string()), pa.field("household_id", pa.string())])
+
 
 def build(world: World) -> pa.Table:
     """One row per (record, person); a shared browser has one row per person seen using it."""
@@ -46,6 +49,21 @@ def build(world: World) -> pa.Table:
     arrays = {k: np.concatenate(v) for k, v in columns.items()}
     order = np.lexsort((arrays["person_id"], arrays["record_id"], arrays["stream"], arrays["source"]))
     return pa.table({k: pa.array(v[order].tolist(), pa.string()) for k, v in arrays.items()}, schema=SCHEMA)
+
+
+def build_households(world: World) -> pa.Table:
+    """One row per person: the household is named after its head's person id, and someone who lives with
+    nobody in the world is a household of one (their own id), so members of one household share an id."""
+    person_ids = object_values(world.persons["person_id"])
+    household = world.persons["household"].to_numpy(dtype="int64")
+    head = np.where(household >= 0, household, np.arange(len(household)))
+    return pa.table(
+        {
+            "person_id": pa.array(person_ids.tolist(), pa.string()),
+            "household_id": pa.array(person_ids[head].tolist(), pa.string()),
+        },
+        schema=HOUSEHOLD_SCHEMA,
+    )
 
 
 def write(table: pa.Table, path: Path) -> None:

@@ -1,8 +1,12 @@
-"""How well identity resolution matches the simulator's ground truth: pairwise precision and recall.
+"""How well identity resolution matches the simulator's ground truth: pairwise precision and recall, and
+households merged into one customer.
 
 Every pair of records in one predicted customer is a predicted match; every pair of records of one
 true person is a true match. Records the pipeline left unattributed count as missed matches. A
 browser shared by several people has no single true owner, so it is left out of both sides.
+
+Households are the hardest false matches: their members share an address, often a surname and a
+browser. `merged_households` counts the customers that hold two or more members of one household.
 """
 
 from __future__ import annotations
@@ -125,3 +129,42 @@ def pairwise_scores(xref: pa.Table, truth: pa.Table, scope: pa.Table | None = No
         largest_customer=largest,
         largest_person=largest_person,
     )
+
+
+@dataclass(frozen=True)
+class HouseholdMerges:
+    """Predicted customers that hold records of two or more people of one household."""
+
+    customers: int
+    #: The most people of one household found in one customer (0 when none is merged).
+    largest: int
+
+
+def merged_households(xref: pa.Table, truth: pa.Table, households: pa.Table) -> HouseholdMerges:
+    """Score `customer_xref` rows (source, stream, record_id, customer_id) against the ground truth and
+    `households.parquet` (person_id, household_id). A shared browser belongs to no single person and so
+    merges nobody; only records with one true owner count."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.register("xref", xref)
+    con.register("truth", truth)
+    con.register("households", households)
+    row = con.execute(
+        """
+        with owned as (
+            select source, stream, record_id, any_value(person_id) as person_id
+            from truth group by 1, 2, 3 having count(distinct person_id) = 1
+        ),
+        together as (
+            select x.customer_id, h.household_id, count(distinct o.person_id) as people
+            from xref x
+            join owned o using (source, stream, record_id)
+            join households h using (person_id)
+            group by 1, 2
+            having count(distinct o.person_id) >= 2
+        )
+        select count(distinct customer_id), coalesce(max(people), 0) from together
+        """
+    ).fetchone()
+    return HouseholdMerges(customers=int(row[0]), largest=int(row[1]))

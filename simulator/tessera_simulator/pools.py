@@ -10,11 +10,15 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 from faker import Faker
 
 from tessera_simulator.seeding import Purpose, rng_for
+
+if TYPE_CHECKING:
+    from tessera_simulator.regional import Region
 
 COUNTRIES = ("US", "GB", "DE", "FR")
 COUNTRY_WEIGHTS = np.array([0.60, 0.20, 0.12, 0.08])
@@ -206,6 +210,8 @@ class Pools:
     countries: dict[str, CountryPools]
     stores: Stores
     products: Products
+    #: The regional world's towns and name weights; None in the diverse world.
+    region: Region | None = None
 
 
 def slugify(text: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,9 @@ from tessera_simulator.mess import strip_accents
 from tessera_simulator.pools import COUNTRIES, COUNTRY_WEIGHTS, EMAIL_DOMAINS, FORMAL_NAMES, Pools
 from tessera_simulator.seeding import hex_tokens, uuids
 from tessera_simulator.timestamps import DAY_MS
+
+if TYPE_CHECKING:
+    from tessera_simulator.regional import Region
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +137,33 @@ def _addresses(
     return street, city, postcode
 
 
-def create_persons(
-    pools: Pools, rng: np.random.Generator, first_number: int, created_ms: np.ndarray, taken_emails: set[str]
-) -> pd.DataFrame:
-    """`len(created_ms)` new people numbered from `first_number`, created at those moments."""
-    n = len(created_ms)
+@dataclass(frozen=True)
+class _Identities:
+    """Who new people are and where they live, before their contact details are made up."""
+
+    countries: np.ndarray
+    gender: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    company: np.ndarray
+    street: np.ndarray
+    city: np.ndarray
+    postcode: np.ndarray
+    household: np.ndarray
+
+
+def _formal_first_names(
+    first: np.ndarray, idx: np.ndarray, country: str, gender: str, rng: np.random.Generator
+) -> None:
+    """Give some people the formal name that a nickname stands for (Robert, not Rob), in place."""
+    formal = FORMAL_NAMES[(country, gender)]
+    share = 0.3 if country in ("US", "GB") else 0.12
+    pick = idx[rng.random(len(idx)) < share]
+    first[pick] = np.asarray(formal, dtype=object)[rng.integers(0, len(formal), len(pick))]
+
+
+def _diverse_identities(pools: Pools, rng: np.random.Generator, n: int) -> _Identities:
+    """People of four countries, each name and place drawn evenly from the country's pools."""
     countries = np.asarray(COUNTRIES, dtype=object)[rng.choice(len(COUNTRIES), n, p=COUNTRY_WEIGHTS)]
     gender = np.where(rng.random(n) < 0.5, "F", "M").astype(object)
     first, last, company = (np.empty(n, dtype=object) for _ in range(3))
@@ -147,26 +173,103 @@ def create_persons(
         for g, pool in (("F", cp.first_f), ("M", cp.first_m)):
             idx = np.flatnonzero(in_c & (gender == g))
             first[idx] = pool[rng.integers(0, len(pool), len(idx))]
-            formal = FORMAL_NAMES[(c, g)]
-            share = 0.3 if c in ("US", "GB") else 0.12
-            pick = idx[rng.random(len(idx)) < share]
-            first[pick] = np.asarray(formal, dtype=object)[rng.integers(0, len(formal), len(pick))]
+            _formal_first_names(first, idx, c, g, rng)
         idx = np.flatnonzero(in_c)
         last[idx] = cp.last[rng.integers(0, len(cp.last), len(idx))]
         company[idx] = cp.companies[rng.integers(0, len(cp.companies), len(idx))]
     company[rng.random(n) >= 0.45] = None
     street, city, postcode = _addresses(pools, rng, countries)
+    return _Identities(countries, gender, first, last, company, street, city, postcode, np.full(n, -1, dtype="int64"))
+
+
+def _regional_identities(pools: Pools, rng: np.random.Generator, n: int, first_position: int) -> _Identities:
+    """People of one region: skewed names and towns, and households formed among them (see `regional.py`)."""
+    region = pools.region
+    shape = region.shape
+    countries = np.full(n, shape.country, dtype=object)
+    gender = np.where(rng.random(n) < 0.5, "F", "M").astype(object)
+    first = region.draw_first_names(rng, gender)
+    for g in ("F", "M"):
+        _formal_first_names(first, np.flatnonzero(gender == g), shape.country, g, rng)
+    last = region.draw_last_names(rng, n)
+    companies = pools.countries[shape.country].companies
+    company = companies[rng.integers(0, len(companies), n)]
+    company[rng.random(n) >= 0.45] = None
+    street, city, postcode = region.addresses(rng, n)
+    household = _household_heads(rng, n, first_position, shape.household_share, shape.household_sizes)
+    members = np.flatnonzero((household >= 0) & (household != first_position + np.arange(n)))
+    heads = household[members] - first_position
+    for arr in (street, city, postcode):
+        arr[members] = arr[heads]
+    same_name = members[rng.random(len(members)) < shape.household_surname]
+    last[same_name] = last[household[same_name] - first_position]
+    _distinct_first_names_at_home(region, rng, gender, first, household)
+    return _Identities(countries, gender, first, last, company, street, city, postcode, household)
+
+
+def _household_heads(
+    rng: np.random.Generator, n: int, first_position: int, share: float, sizes: tuple[tuple[int, float], ...]
+) -> np.ndarray:
+    """For `n` new people at positions from `first_position`, their household head's position or -1:
+    groups of the given sizes that hold about `share` of them, the first of each group its head."""
+    household = np.full(n, -1, dtype="int64")
+    values, odds = (np.array(v) for v in zip(*sizes, strict=True))
+    target = rng.binomial(n, share)
+    drawn = rng.choice(values, target // int(values.min()) + 1, p=odds / odds.sum())
+    drawn = drawn[np.cumsum(drawn) <= target]
+    members = rng.permutation(n)[: drawn.sum()]
+    heads = members[np.cumsum(drawn) - drawn]
+    household[members] = first_position + np.repeat(heads, drawn)
+    return household
+
+
+def _distinct_first_names_at_home(
+    region: Region, rng: np.random.Generator, gender: np.ndarray, first: np.ndarray, household: np.ndarray
+) -> None:
+    """Redraw first names until no two people of one household share one (in place)."""
+    at_home = np.flatnonzero(household >= 0)
+    while True:
+        clash = at_home[pd.DataFrame({"h": household[at_home], "f": first[at_home]}).duplicated().to_numpy()]
+        if not len(clash):
+            return
+        first[clash] = region.draw_first_names(rng, gender[clash])
+
+
+def _home_stores(pools: Pools, rng: np.random.Generator, countries: np.ndarray, city: np.ndarray) -> np.ndarray:
+    """Each person's usual store: one of their country's, or their town's in the regional world."""
+    if pools.region is not None:
+        return pools.region.home_store_of(city)
+    stores = pools.stores
+    home_store = np.empty(len(countries), dtype=object)
+    for c in COUNTRIES:
+        idx = np.flatnonzero(countries == c)
+        options = stores.store_id[stores.country == c]
+        home_store[idx] = options[rng.integers(0, len(options), len(idx))]
+    return home_store
+
+
+def create_persons(
+    pools: Pools, rng: np.random.Generator, first_number: int, created_ms: np.ndarray, taken_emails: set[str]
+) -> pd.DataFrame:
+    """`len(created_ms)` new people numbered from `first_number`, created at those moments.
+
+    In the regional world they come with their households (the diverse world pairs people up once, at
+    initialize, with `pair_households`), so each household member's email is made from their own name.
+    """
+    n = len(created_ms)
+    if pools.region is None:
+        who = _diverse_identities(pools, rng, n)
+        loyalty_share = IN_LOYALTY
+    else:
+        who = _regional_identities(pools, rng, n, first_number - 1)
+        loyalty_share = pools.region.shape.loyalty_share
+    countries = who.countries
     created_days = np.asarray(created_ms, dtype="int64") // DAY_MS
     age_days = (rng.triangular(18, 30, 85, n) * 365.25).astype("int64")
     birth = (created_days - age_days).astype("datetime64[D]")
     shopper = rng.random(n) < SHOPPER
     in_web = rng.random(n) < IN_WEB
-    stores = pools.stores
-    home_store = np.empty(n, dtype=object)
-    for c in COUNTRIES:
-        idx = np.flatnonzero(countries == c)
-        options = stores.store_id[stores.country == c]
-        home_store[idx] = options[rng.integers(0, len(options), len(idx))]
+    home_store = _home_stores(pools, rng, countries, who.city)
     token1 = np.array([f"tok_{t}" for t in hex_tokens(rng, n)], dtype=object)
     token2 = np.array([f"tok_{t}" for t in hex_tokens(rng, n)], dtype=object)
     token2[rng.random(n) >= 0.35] = None
@@ -175,21 +278,21 @@ def create_persons(
         {
             "person_id": person_ids(numbers),
             "country": countries,
-            "gender": gender,
-            "first_name": first,
-            "last_name": last,
-            "email": new_emails(rng, first, last, countries, taken_emails),
+            "gender": who.gender,
+            "first_name": who.first,
+            "last_name": who.last,
+            "email": new_emails(rng, who.first, who.last, countries, taken_emails),
             "phone": _phone_numbers(rng, countries),
             "birth_date": np.datetime_as_string(birth, unit="D").astype(object),
-            "street": street,
-            "city": city,
-            "postcode": postcode,
-            "company": company,
+            "street": who.street,
+            "city": who.city,
+            "postcode": who.postcode,
+            "company": who.company,
             "created_ms": np.asarray(created_ms, dtype="int64"),
-            "household": np.full(n, -1, dtype="int64"),
+            "household": who.household,
             "in_crm": rng.random(n) < IN_CRM,
             "in_esp": rng.random(n) < IN_ESP,
-            "in_loyalty": rng.random(n) < IN_LOYALTY,
+            "in_loyalty": rng.random(n) < loyalty_share,
             "in_web": in_web,
             "shop_rate": shopper * rng.gamma(2.0, DAILY_SHOPPERS / SHOPPER / 2.0, n),
             "web_rate": in_web * rng.gamma(2.0, DAILY_VISITORS / IN_WEB / 2.0, n),
@@ -222,20 +325,30 @@ def pair_households(persons: pd.DataFrame, rng: np.random.Generator, share: floa
 
 
 def create_devices(persons: pd.DataFrame, positions: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-    """Browsers of web visitors: one or two each, plus a shared desktop per household pair."""
+    """Browsers of web visitors: one or two each, plus one desktop per household that two or more of its
+    members browse on (drawn in the order of each household's first non-head member, as pairs always were)."""
     positions = positions[persons["in_web"].to_numpy()[positions]]
     two = rng.random(len(positions)) < 0.4
     first_kind = np.where(rng.random(len(positions)) < 0.55, "mobile", "desktop")
     second_kind = np.where(first_kind[two] == "mobile", "desktop", "mobile")
     household = persons["household"].to_numpy()[positions]
-    is_partner = (household >= 0) & (household != positions)
-    partners, heads = positions[is_partner], household[is_partner]
-    keep = np.isin(heads, positions)
-    partners, heads = partners[keep], heads[keep]
-    shared = np.array(uuids(rng, len(heads)), dtype=object)
-    owner = np.concatenate([positions, positions[two], heads, partners]).astype("int64")
-    kind = np.concatenate([first_kind, second_kind, np.full(2 * len(heads), "desktop")]).astype(object)
-    anon = np.concatenate([np.array(uuids(rng, len(positions) + int(two.sum())), dtype=object), shared, shared])
+    homes, browsing = np.unique(household[household >= 0], return_counts=True)
+    sharing = np.isin(household, homes[browsing >= 2])
+    joining = sharing & (household != positions)
+    members, member_homes = positions[joining], household[joining]
+    shared_homes = pd.unique(member_homes)
+    heads = shared_homes[np.isin(shared_homes, positions)]
+    shared = np.array(uuids(rng, len(shared_homes)), dtype=object)
+    desktop = pd.Index(shared_homes)
+    owner = np.concatenate([positions, positions[two], heads, members]).astype("int64")
+    kind = np.concatenate([first_kind, second_kind, np.full(len(heads) + len(members), "desktop")]).astype(object)
+    anon = np.concatenate(
+        [
+            np.array(uuids(rng, len(positions) + int(two.sum())), dtype=object),
+            shared[desktop.get_indexer(heads)],
+            shared[desktop.get_indexer(member_homes)],
+        ]
+    )
     n = len(owner)
     ua_pick = rng.random(n)
     ips = [
@@ -264,6 +377,20 @@ def create_devices(persons: pd.DataFrame, positions: np.ndarray, rng: np.random.
     return frame
 
 
+def _move_households(
+    persons: pd.DataFrame, region: Region, rng: np.random.Generator, moved: np.ndarray
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """A regional household moves together: everyone in a mover's household gets the new address.
+    Returns who moves and, for each of them, the new street, town and postcode."""
+    household = persons["household"].to_numpy()
+    home = np.where(household >= 0, household, -1 - np.arange(len(household)))  # alone: a home of one's own
+    homes = np.unique(home[moved])
+    new = region.addresses(rng, len(homes))
+    movers = np.flatnonzero(np.isin(home, homes))
+    at = np.searchsorted(homes, home[movers])
+    return movers, tuple(column[at] for column in new)
+
+
 def apply_life_events(
     persons: pd.DataFrame, pools: Pools, rng: np.random.Generator, eligible: np.ndarray
 ) -> LifeEvents:
@@ -273,7 +400,10 @@ def apply_life_events(
     new_email = eligible[rng.random(len(eligible)) < NEW_EMAIL_RATE]
     countries = persons["country"].to_numpy()
     if len(moved):
-        street, city, postcode = _addresses(pools, rng, countries[moved])
+        if pools.region is None:
+            street, city, postcode = _addresses(pools, rng, countries[moved])
+        else:
+            moved, (street, city, postcode) = _move_households(persons, pools.region, rng, moved)
         persons.loc[moved, "street"] = street
         persons.loc[moved, "city"] = city
         persons.loc[moved, "postcode"] = postcode

@@ -9,6 +9,7 @@ carry whatever identifiers the till saw: a loyalty card, a card token, a receipt
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
@@ -61,6 +62,26 @@ LOYALTY_STREAM, TRANSACTIONS_STREAM = "pos.loyalty_members", "pos.transactions"
 TIMESTAMP_COLUMNS = ("enrolled_at", "updated_at", "occurred_at")
 LATE_RATE = 0.04
 REFLECT_LIFE_EVENT = 0.4
+
+
+@dataclass(frozen=True)
+class TillHabits:
+    """How shoppers make themselves known at the till: shares of receipts, or of loyalty members."""
+
+    #: A loyalty member shows a card (one of theirs, if they hold two) on this share of receipts.
+    card_shown: float = 0.75
+    pays_by_card: float = 0.72
+    own_receipt_email: float = 0.22
+    store_receipt_email: float = 0.08
+    #: Share of loyalty members who enrol a second time (a replacement card, typed in again); a member
+    #: with one card replaces it at this share per year.
+    second_card: float = 0.0
+
+
+def till_habits(pools: Pools) -> TillHabits:
+    """The diverse world's habits, or the region's."""
+    return TillHabits() if pools.region is None else pools.region.shape.till
+
 
 metadata = MetaData()
 loyalty_members = Table(
@@ -220,14 +241,19 @@ def new_loyalty(
     return rows
 
 
-def history(world: World, people: np.ndarray, cut_ms: int, rng: np.random.Generator) -> RowChanges:
-    """Loyalty members who enrolled before `cut_ms`."""
+def history(world: World, people: np.ndarray, cut_ms: int, rng: np.random.Generator, habits: TillHabits) -> RowChanges:
+    """Loyalty members who enrolled before `cut_ms` (and the second cards some enrolled since)."""
     people = people[world.persons["in_loyalty"].to_numpy()[people]]
     n = len(people)
     created = world.persons["created_ms"].to_numpy()[people]
     enrolled = created + (rng.random(n) * np.minimum(60 * DAY_MS, cut_ms - created)).astype("int64")
     touched = rng.random(n) < 0.3
     updated = np.where(touched, enrolled + (rng.random(n) * (cut_ms - enrolled)).astype("int64"), enrolled)
+    if habits.second_card:
+        again = rng.random(n) < habits.second_card
+        later = enrolled[again] + (rng.random(int(again.sum())) * (cut_ms - enrolled[again])).astype("int64")
+        people = np.concatenate([people, people[again]])
+        enrolled, updated = np.concatenate([enrolled, later]), np.concatenate([updated, later])
     return RowChanges(
         LOYALTY_STREAM, "loyalty_members", "loyalty_id", new_loyalty(world, people, enrolled, updated, rng)
     )
@@ -251,6 +277,11 @@ def plan_day(
         persons["created_ms"].to_numpy()[joiners] + rng.integers(0, 6 * HOUR_MS, len(joiners)), end_ms - 1
     )
     existing = np.flatnonzero(world.loyalty["created_ms"].to_numpy() < day_ms)
+    habits = till_habits(pools)
+    if habits.second_card:
+        replacing = _replacing_card(world, existing, habits.second_card / 365, rng)
+        joiners = np.concatenate([joiners, replacing])
+        enrolled = np.concatenate([enrolled, times_in_day(rng, len(replacing), day_ms, SHOP_HOURS)])
     inserts = new_loyalty(world, joiners, enrolled, enrolled, rng)
 
     # Loyalty details follow some life events, at the till, during opening hours.
@@ -277,10 +308,40 @@ def plan_day(
         world.loyalty.loc[edited, "updated_ms"] = when
         updates.append(frame)
     loyalty_changes = RowChanges(LOYALTY_STREAM, "loyalty_members", "loyalty_id", inserts, updates)
-    return loyalty_changes, _transactions(world, pools, day_ms, rng, live)
+    return loyalty_changes, _transactions(world, pools, day_ms, rng, live, habits)
 
 
-def _transactions(world: World, pools: Pools, day_ms: int, rng: np.random.Generator, live: bool) -> RowChanges:
+def _replacing_card(world: World, existing: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
+    """People with one loyalty card who enrol again today (a lost card, a new one typed in at the till)."""
+    owners = world.loyalty["person"].to_numpy()
+    cards = np.bincount(owners, minlength=len(world.persons))
+    single = np.unique(owners[existing])
+    single = single[cards[single] == 1]
+    return single[rng.random(len(single)) < rate]
+
+
+def _cards_shown(world: World, buyer: np.ndarray, day_ms: int, u: np.ndarray, habits: TillHabits) -> np.ndarray:
+    """The loyalty card scanned for each receipt, or None.
+
+    A member shows a card they held before the purchase when `u < card_shown`; the same `u` picks which of
+    their cards, so the diverse world (one card each) needs no draw beyond the one it always made.
+    """
+    held = world.loyalty[world.loyalty["created_ms"].to_numpy() < day_ms - 3 * HOUR_MS]
+    owner = held["person"].to_numpy()
+    ids = held["loyalty_id"].to_numpy(dtype=object)[np.argsort(owner, kind="stable")]
+    per_person = np.bincount(owner, minlength=len(world.persons))
+    first = np.cumsum(per_person) - per_person
+    counts = per_person[buyer]
+    shown = (counts > 0) & (u < habits.card_shown)
+    which = np.minimum((u[shown] / habits.card_shown * counts[shown]).astype("int64"), counts[shown] - 1)
+    card = np.full(len(buyer), None, dtype=object)
+    card[shown] = ids[first[buyer[shown]] + which]
+    return card
+
+
+def _transactions(
+    world: World, pools: Pools, day_ms: int, rng: np.random.Generator, live: bool, habits: TillHabits
+) -> RowChanges:
     persons = world.persons
     eligible = np.flatnonzero(persons["created_ms"].to_numpy() < day_ms)
     counts = rng.poisson(persons["shop_rate"].to_numpy()[eligible])
@@ -296,18 +357,15 @@ def _transactions(world: World, pools: Pools, day_ms: int, rng: np.random.Genera
     late = rng.random(n) < LATE_RATE
     late = ensure_one(late, rng) if live else late
     when[late] = day_ms - late_offsets(rng, int(late.sum()))
-    # Loyalty card scanned if the person has one from before this purchase.
-    loyalty = world.loyalty[world.loyalty["created_ms"].to_numpy() < day_ms - 3 * HOUR_MS]
-    first_card = loyalty.drop_duplicates("person").set_index("person")["loyalty_id"]
-    card = first_card.reindex(buyer).to_numpy(dtype=object)
-    card = np.where(pd.isna(card) | (rng.random(n) >= 0.75), None, card)
+    card = _cards_shown(world, buyer, day_ms, rng.random(n), habits)
     token1, token2 = take(persons["token1"], buyer), take(persons["token2"], buyer)
-    pay_card = rng.random(n) < 0.72
+    pay_card = rng.random(n) < habits.pays_by_card
     second = (rng.random(n) < 0.3) & pd.notna(token2)
     token = np.where(pay_card, np.where(second, token2, token1), None)
     u = rng.random(n)
     own = messy_emails(take(persons["email"], buyer), RECEIPT_MESS, rng)
-    receipt = np.where(u < 0.22, own, np.where(u < 0.30, stores.receipt_email[store], None))
+    own_or_store = habits.own_receipt_email + habits.store_receipt_email
+    receipt = np.where(u < habits.own_receipt_email, own, np.where(u < own_or_store, stores.receipt_email[store], None))
     phones = messy_phones(take(persons["country"], buyer), take(persons["phone"], buyer), RECEIPT_MESS, rng)
     phone = np.where(rng.random(n) < 0.08, phones, None)
     cents = np.round(np.exp(rng.normal(np.log(4500), 0.8, n))).astype("int64") + 99

@@ -23,6 +23,7 @@ class Purpose(IntEnum):
     ESP = 7
     POS = 8
     WEB = 9
+    REGION = 10
 
 
 def rng_for(seed: int, purpose: Purpose, day: date | None = None) -> np.random.Generator:

@@ -21,7 +21,7 @@ import pyarrow as pa
 from tessera_simulator import crm, esp, ground_truth, pos, sqlite_store, web
 from tessera_simulator.changes import RowChanges
 from tessera_simulator.config import SimulatorConfig, mask_password
-from tessera_simulator.pools import Pools, build_pools
+from tessera_simulator.pools import Pools
 from tessera_simulator.population import (
     apply_life_events,
     create_devices,
@@ -29,6 +29,7 @@ from tessera_simulator.population import (
     mailbox,
     pair_households,
 )
+from tessera_simulator.regional import pools_for
 from tessera_simulator.seeding import Purpose, rng_for
 from tessera_simulator.state import SimState, read_state, write_state
 from tessera_simulator.timestamps import DAY_MS, day_start_ms, iso_ms, ms_to_datetime, times_in_day
@@ -112,6 +113,10 @@ class Simulator:
         return self.sim_dir / "ground_truth.parquet"
 
     @property
+    def households_path(self) -> Path:
+        return self.sim_dir / "households.parquet"
+
+    @property
     def pos_url(self) -> str:
         return self.config.pos_url or f"sqlite:///{(self.sim_dir / 'pos.sqlite').resolve()}"
 
@@ -123,6 +128,10 @@ class Simulator:
     def ground_truth(self) -> pa.Table:
         """Columns source, stream, record_id, person_id (all strings)."""
         return ground_truth.read(self.ground_truth_path)
+
+    def households(self) -> pa.Table:
+        """Columns person_id, household_id (all strings): people with one household_id live together."""
+        return ground_truth.read(self.households_path)
 
     # Life cycle ------------------------------------------------------------------------
     def initialize(self) -> None:
@@ -136,7 +145,7 @@ class Simulator:
         started = time.perf_counter()
         self._reset()
         cfg = self.config
-        pools = build_pools(cfg.seed)
+        pools = pools_for(cfg.seed, cfg.world)
         start_ms = day_start_ms(cfg.start_date)
         cut_ms = start_ms - HISTORY_DAYS * DAY_MS
         rng = rng_for(cfg.seed, Purpose.POPULATION)
@@ -144,7 +153,8 @@ class Simulator:
             start_ms - SIGNUP_SPAN_DAYS * DAY_MS + rng.integers(0, SIGNUP_SPAN_DAYS * DAY_MS, cfg.customers)
         )
         persons = create_persons(pools, rng, 1, created, set())
-        pair_households(persons, rng)
+        if pools.region is None:  # the regional world forms its households as it creates people
+            pair_households(persons, rng)
         world = World(
             persons=persons,
             devices=create_devices(persons, np.arange(len(persons)), rng),
@@ -156,7 +166,7 @@ class Simulator:
         history_rng = rng_for(cfg.seed, Purpose.HISTORY)
         contacts = crm.history(world, base, cut_ms, history_rng)
         members = esp.history(world, base, cut_ms, history_rng)
-        loyalty = pos.history(world, base, cut_ms, history_rng)
+        loyalty = pos.history(world, base, cut_ms, history_rng, pos.till_habits(pools))
         stores = self._open_stores(create=True)
         try:
             sqlite_store.apply_changes(stores.crm, [contacts], None)
@@ -181,7 +191,7 @@ class Simulator:
         if days < 0:
             raise ValueError(f"advance(days={days}): days must be >= 0")
         state = self._require_state()
-        pools = build_pools(self.config.seed)
+        pools = pools_for(self.config.seed, self.config.world)
         summaries = []
         stores = self._open_stores(create=False)
         try:
@@ -233,6 +243,7 @@ class Simulator:
         for folder in (self.web_dir, self.pending_dir, self.sim_dir / "model"):
             shutil.rmtree(folder, ignore_errors=True)
         self.ground_truth_path.unlink(missing_ok=True)
+        self.households_path.unlink(missing_ok=True)
         if self.config.pos_url:
             store = pos.PosStore(self.config.pos_url)
             try:
@@ -296,6 +307,7 @@ class Simulator:
         model = f"model/{ms_to_datetime(clock_ms):%Y%m%d}"
         world.save(self.sim_dir / model)
         ground_truth.write(ground_truth.build(world), self.ground_truth_path)
+        ground_truth.write(ground_truth.build_households(world), self.households_path)
         state = SimState(self.config, clock_ms, dict(world.counters), model, days_advanced)
         write_state(self.sim_dir, state, iso_ms(clock_ms))
         for old in (self.sim_dir / "model").iterdir():

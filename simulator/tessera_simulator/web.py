@@ -84,6 +84,18 @@ def _device_rows(world: World, people: np.ndarray, rng: np.random.Generator) -> 
     return order[pick]
 
 
+def _on_family_desktop(
+    world: World, people: np.ndarray, device: np.ndarray, share: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Move `share` of the sessions of people with a household desktop onto it (rows of `world.devices`)."""
+    devices = world.devices
+    shared = devices["anonymous_id"].duplicated(keep=False).to_numpy()
+    family = np.full(len(world.persons), -1, dtype="int64")
+    family[devices["person"].to_numpy()[shared]] = np.flatnonzero(shared)
+    at_home = (family[people] >= 0) & (rng.random(len(people)) < share)
+    return np.where(at_home, family[people], device)
+
+
 def plan_day(world: World, pools: Pools, day_ms: int, rng: np.random.Generator, live: bool) -> WebDay:
     """Sessions of today's visitors, rendered as Segment events and grouped into hourly files.
 
@@ -97,6 +109,8 @@ def plan_day(world: World, pools: Pools, day_ms: int, rng: np.random.Generator, 
     people = np.repeat(eligible, per_person)
     sessions = len(people)
     device = _device_rows(world, people, rng)
+    if pools.region is not None:
+        device = _on_family_desktop(world, people, device, pools.region.shape.family_desktop, rng)
     start = times_in_day(rng, sessions, day_ms, ACTIVITY_BY_HOUR)
     length = np.minimum(2 + rng.poisson(2.5, sessions), 12)
 

@@ -12,7 +12,10 @@ identifier type:
   CRM, once in the ESP and once at the loyalty desk, while two CRM contacts with one email stand out;
 - a customer holds at most `max_per_customer` values of a type (one CRM contact, a few emails). Where a
   plain component breaks a limit it is rebuilt edge by edge in priority order, and each edge that would
-  break a limit is dropped, with the reason recorded.
+  break a limit is dropped, with the reason recorded. The limits stop chains through shared or
+  conflicting identifiers, not evidence that records are one person: values carried by records that
+  strong match edges (`match_probability` at least `strong_match`) join count once, so a CRM holding
+  five copies of one person deduplicates into one customer.
 
 Components come from scipy's sparse-graph routine over all edges at once; only the components that
 break a limit are rebuilt edge by edge, and those are few and small.
@@ -33,6 +36,9 @@ RECORD = "record"
 STITCHED, BLOCKED, SHARED, OVER_LIMIT = "stitched", "blocked", "shared", "over_limit"
 
 EDGE_COLUMNS = ("record_key", "identifier_type", "identifier_value", "entity_key")
+#: A record edge at least this likely says its two records are one person: their identifiers count once
+#: against the per-customer limits.
+STRONG_MATCH_PROBABILITY = 0.99
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,7 @@ def stitch(
     edges: pa.Table | pd.DataFrame,
     rules: RuleBook | Mapping[str, IdentifierRule],
     blocklist: pd.DataFrame | None = None,
+    strong_match: float | None = STRONG_MATCH_PROBABILITY,
 ) -> pd.DataFrame:
     """Decide every edge and assign every record to a customer.
 
@@ -114,6 +121,8 @@ def stitch(
     `customer_key` (the smallest record key of the record's component: deterministic for a given graph).
     Edges that come with a `decision` column were screened already (blocklist and shared values); then
     `blocklist` is not used, and only the per-customer limits and components are decided here.
+    Record edges with a `match_probability` of at least `strong_match` (None: none) are strong: the
+    identifiers of the records they join count once against the per-customer limits.
     """
     df = (edges.to_pandas() if isinstance(edges, pa.Table) else edges.copy()).reset_index(drop=True)
     missing = set(EDGE_COLUMNS) - set(df.columns) - {"entity_key"}
@@ -150,9 +159,10 @@ def stitch(
     src, dst = codes[:n_edges], codes[n_edges:]
     labels = _components(src[usable], dst[usable], len(nodes))
 
-    over = _components_over_limit(df, usable, labels[src], dst, rules)
+    groups = _limit_groups(df, usable, src, dst, is_record_edge, len(nodes), rules, strong_match)
+    over = _components_over_limit(df, usable, labels[src], groups[dst], rules)
     if over.size:
-        labels = _rebuild_over_limit(df, usable, src, dst, labels, over, rules)
+        labels = _rebuild_over_limit(df, usable, src, dst, labels, over, rules, groups)
 
     is_record_node = np.zeros(len(nodes), dtype=bool)
     is_record_node[src] = True
@@ -208,19 +218,40 @@ def _components(src: np.ndarray, dst: np.ndarray, n_nodes: int) -> np.ndarray:
     return labels
 
 
-def _components_over_limit(df, usable, edge_labels, dst, rules) -> np.ndarray:
+def _limit_groups(df, usable, src, dst, is_record_edge, n_nodes, rules, strong_match) -> np.ndarray:
+    """Per node, what it counts as against a per-customer limit: itself, except that the values a strong
+    match cluster of records carries count as one (the cluster's smallest node id, offset past the nodes)."""
+    groups = np.arange(n_nodes)
+    if strong_match is None or "match_probability" not in df.columns:
+        return groups
+    probability = pd.to_numeric(df["match_probability"], errors="coerce").to_numpy(dtype=float)
+    strong = usable & is_record_edge & (np.nan_to_num(probability, nan=-1.0) >= strong_match)
+    if not strong.any():
+        return groups
+    clusters = _components(src[strong], dst[strong], n_nodes)
+    in_cluster = np.zeros(n_nodes, dtype=bool)
+    in_cluster[src[strong]] = in_cluster[dst[strong]] = True
+    limited = [t for t, r in rules.by_type.items() if r.max_per_customer and t != RECORD]
+    carried = usable & ~is_record_edge & df["identifier_type"].isin(limited).to_numpy() & in_cluster[src]
+    if carried.any():
+        first = pd.Series(n_nodes + clusters[src[carried]]).groupby(dst[carried]).min()
+        groups[first.index.to_numpy()] = first.to_numpy()
+    return groups
+
+
+def _components_over_limit(df, usable, edge_labels, dst_groups, rules) -> np.ndarray:
     limited = {t: r.max_per_customer for t, r in rules.by_type.items() if r.max_per_customer and t != RECORD}
     if not limited:
         return np.array([], dtype=np.int64)
     types = df["identifier_type"].to_numpy()
     mask = usable & np.isin(types, list(limited))
-    frame = pd.DataFrame({"label": edge_labels[mask], "type": types[mask], "node": dst[mask]})
+    frame = pd.DataFrame({"label": edge_labels[mask], "type": types[mask], "node": dst_groups[mask]})
     counts = frame.drop_duplicates().groupby(["label", "type"]).size().reset_index(name="n")
     counts["max"] = counts["type"].map(limited)
     return counts.loc[counts["n"] > counts["max"], "label"].unique()
 
 
-def _rebuild_over_limit(df, usable, src, dst, labels, over, rules) -> np.ndarray:
+def _rebuild_over_limit(df, usable, src, dst, labels, over, rules, groups) -> np.ndarray:
     """Union edges of over-limit components one by one, strongest first, refusing limit-breaking ones."""
     in_over = usable & np.isin(labels[src], over)
     order = (
@@ -230,7 +261,7 @@ def _rebuild_over_limit(df, usable, src, dst, labels, over, rules) -> np.ndarray
     )
     limits = {t: r.max_per_customer for t, r in rules.by_type.items() if r.max_per_customer and t != RECORD}
     parent: dict[int, int] = {}
-    counts: dict[int, dict[str, int]] = {}
+    held: dict[int, dict[str, frozenset[int]]] = {}  # per part: the limit groups it holds, by type
 
     def find(x: int) -> int:
         root = x
@@ -245,28 +276,25 @@ def _rebuild_over_limit(df, usable, src, dst, labels, over, rules) -> np.ndarray
         if t != RECORD:
             node_type[dst[idx]] = t
     for node, t in node_type.items():
-        counts[node] = {t: 1}
+        held[node] = {t: frozenset((int(groups[node]),))}
 
+    empty: frozenset[int] = frozenset()
     decisions, reasons = [], []
     for idx in order.index:
         a, b = find(src[idx]), find(dst[idx])
         if a == b:
             continue
-        ca, cb = counts.get(a, {}), counts.get(b, {})
-        broken = [k for k, m in limits.items() if ca.get(k, 0) + cb.get(k, 0) > m]
+        ha, hb = held.get(a, {}), held.get(b, {})
+        merged = {k: ha.get(k, empty) | hb.get(k, empty) for k in ha.keys() | hb.keys()}
+        broken = [k for k, m in limits.items() if len(merged.get(k, empty)) > m]
         if broken:
             decisions.append(idx)
             k = broken[0]
-            reasons.append(
-                f"stitching would give one customer {ca.get(k, 0) + cb.get(k, 0)} {k} values (max {limits[k]})"
-            )
+            reasons.append(f"stitching would give one customer {len(merged[k])} {k} values (max {limits[k]})")
             continue
         parent[b] = a
-        merged = dict(ca)
-        for k, n in cb.items():
-            merged[k] = merged.get(k, 0) + n
-        counts[a] = merged
-        counts.pop(b, None)
+        held[a] = merged
+        held.pop(b, None)
 
     df.loc[decisions, "decision"] = OVER_LIMIT
     df.loc[decisions, "reason"] = reasons

@@ -36,6 +36,16 @@ BLOCKING_RULES: tuple[str, ...] = (
     "l.phone = r.phone",
 )
 
+#: Pairs that say outright they are two people: a different first name (not a nickname, a typo or a swap)
+#: and birth dates more than a digit apart, both known. Members of one household share a surname, an
+#: address, sometimes a phone and a device, and that much agreement can outweigh two disagreements in a
+#: sum of weights; a wrong merge leaks one person's purchases and consent into another's profile, so such
+#: a pair is never a match, whatever else it shares. A person's own records almost never disagree on both.
+CONFLICTING_LEVELS: dict[str, tuple[str, ...]] = {
+    "first_name": ("different",),
+    "birth_date": ("same year and month", "within a year", "different"),
+}
+
 #: Levels where two records agree on something one person has (a street line, an email, a phone):
 #: among strangers they get rarer as the data grows, like the prior (see `scoring.sized_for`).
 PER_PERSON_LEVELS: dict[str, tuple[str, ...]] = {

@@ -3,22 +3,29 @@ each with the comparison level of every attribute, so an edge can say why it was
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from copy import deepcopy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
-from transforms.identity.matching.comparisons import PER_PERSON_LEVELS
+from transforms.identity.matching.blocking_budget import DEFAULT_MAX_COMPARISONS_PER_RECORD, plan_blocking
+from transforms.identity.matching.comparisons import CONFLICTING_LEVELS, PER_PERSON_LEVELS
 from transforms.identity.matching.model_file import MatcherModel
+
+if TYPE_CHECKING:
+    from transforms.identity.matching.fitting import FittedModels
 from transforms.identity.matching.records import load_records, scratch, splink_linker
 
 log = logging.getLogger(__name__)
 
-#: Schema metadata key of `score()`'s result: how many candidate pairs the blocking rules produced.
+#: Schema metadata keys of `score()`'s result: how many candidate pairs the blocking rules produced, and
+#: the blocking plan (each rule's count and whether it was kept, tightened or skipped), as JSON.
 PAIRS_COMPARED = "pairs_compared"
+BLOCKING_PLAN = "blocking_plan"
 
 
 def sized_for(model: MatcherModel, n_records: int) -> dict[str, Any]:
@@ -56,13 +63,20 @@ def score(
     *,
     nicknames: Iterable[tuple[str, str]],
     con: duckdb.DuckDBPyConnection | None = None,
+    fits: FittedModels | None = None,
+    max_comparisons_per_record: float = DEFAULT_MAX_COMPARISONS_PER_RECORD,
 ) -> pa.Table:
     """Score every candidate pair of records with a trained model; the pairs at or above `threshold`.
 
-    `records` is an Arrow table, or a table name or parenthesised query that `con` can read. The result
-    has one row per pair: `record_key_a` < `record_key_b`, `match_probability`, `match_weight`
+    `records` is an Arrow table, or a table name or parenthesised query that `con` can read. With `fits`,
+    the model's u values are fitted to these records first (`fitting.py`: on the first run and when the
+    data drifts). Each blocking rule is held to `max_comparisons_per_record` pairs per record
+    (`blocking_budget.py`: tightened or skipped beyond it, with a warning). Pairs in
+    `CONFLICTING_LEVELS` (two people of one household) are never returned. The
+    result has one row per pair: `record_key_a` < `record_key_b`, `match_probability`, `match_weight`
     (log2 of the Bayes factor and prior) and `match_detail`, a JSON object giving each
-    comparison's level (`gamma`, Splink's comparison vector value, and its label).
+    comparison's level (`gamma`, Splink's comparison vector value, and its label). Its schema metadata
+    holds the number of pairs compared (`PAIRS_COMPARED`) and the blocking plan (`BLOCKING_PLAN`, JSON).
     """
     if not 0 <= threshold <= 1:
         raise ValueError(f"match probability threshold must be between 0 and 1, got {threshold}")
@@ -71,13 +85,34 @@ def score(
         n_records = cur.execute("select count(*) from matching_records").fetchall()[0][0]
         if not tables:
             return _empty_pairs().replace_schema_metadata({PAIRS_COMPARED: "0"})
+        if fits is not None:
+            model = fits.model_for(model, cur, tables)
         settings = sized_for(model, n_records)
+        rules = [
+            r if isinstance(r, str) else r["blocking_rule"] for r in settings["blocking_rules_to_generate_predictions"]
+        ]
+        plan = plan_blocking(
+            cur,
+            tables,
+            rules,
+            link_type=settings["link_type"] if len(tables) > 1 else "dedupe_only",
+            max_comparisons_per_record=max_comparisons_per_record,
+        )
+        log.info("%s", plan.describe())
+        metadata = {BLOCKING_PLAN: json.dumps(plan.to_dict())}
+        if not plan.rules:  # Splink reads no rules as "compare every pair"
+            return _empty_pairs().replace_schema_metadata({PAIRS_COMPARED: "0", **metadata})
+        settings["blocking_rules_to_generate_predictions"] = plan.rules
         settings["retain_matching_columns"] = True  # Splink outputs the gamma columns (match_detail) with them
         linker = splink_linker(cur, tables, settings)
         blocked = linker.inference.compute_blocked_pairs_for_predict()  # predict() reuses it
         compared = cur.sql(f"select count(*) from {blocked.physical_name}").fetchall()[0][0]
         predictions = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
         detail = _detail_sql(settings["comparisons"])
+        conflicting = _conflict_sql(settings["comparisons"])
+        (vetoed,) = cur.sql(
+            f"select count(*) from {predictions.physical_name} where match_probability >= {threshold!r} and {conflicting}"
+        ).fetchall()[0]
         pairs = cur.sql(
             f"""
             select
@@ -87,18 +122,45 @@ def score(
                 match_weight,
                 {detail} as match_detail
             from {predictions.physical_name}
-            where match_probability >= {threshold!r}
+            where match_probability >= {threshold!r} and not ({conflicting})
             order by record_key_a, record_key_b
             """
         ).to_arrow_table()
     log.info(
-        "matching: %d records, %d candidate pairs compared, %d at or above %s",
+        "matching: %d records, %d candidate pairs compared, %d at or above %s (%d more refused: two people by name and birth date)",
         n_records,
         compared,
         pairs.num_rows,
         threshold,
+        vetoed,
     )
-    return pairs.replace_schema_metadata({PAIRS_COMPARED: str(compared)})
+    return pairs.replace_schema_metadata({PAIRS_COMPARED: str(compared), **metadata})
+
+
+def _gammas(comparison: dict[str, Any]) -> dict[str, int]:
+    """Each level's label and its gamma, Splink's comparison vector value (-1 for the null level, then
+    counting down to 0 for the last level)."""
+    levels = comparison["comparison_levels"]
+    counter = sum(1 for lv in levels if not lv.get("is_null_level"))
+    gammas = {}
+    for lv in levels:
+        if lv.get("is_null_level"):
+            gamma = -1
+        else:
+            counter -= 1
+            gamma = counter
+        gammas[lv.get("label_for_charts", str(gamma))] = gamma
+    return gammas
+
+
+def _conflict_sql(comparisons: list[dict[str, Any]]) -> str:
+    """True for a pair whose comparisons all fall in their `CONFLICTING_LEVELS`."""
+    by_name = {c["output_column_name"]: _gammas(c) for c in comparisons}
+    parts = []
+    for name, labels in CONFLICTING_LEVELS.items():
+        gammas = sorted(by_name[name][label] for label in labels)
+        parts.append(f"gamma_{name} in ({', '.join(map(str, gammas))})")
+    return " and ".join(parts)
 
 
 def _detail_sql(comparisons: list[dict[str, Any]]) -> str:
@@ -106,18 +168,10 @@ def _detail_sql(comparisons: list[dict[str, Any]]) -> str:
     parts = []
     for comparison in comparisons:
         name = comparison["output_column_name"]
-        levels = comparison["comparison_levels"]
-        counter = sum(1 for lv in levels if not lv.get("is_null_level"))
-        cases = []
-        for lv in levels:
-            if lv.get("is_null_level"):
-                gamma = -1
-            else:
-                counter -= 1
-                gamma = counter
-            label = lv.get("label_for_charts", str(gamma)).replace("'", "''")
-            cases.append(f"when {gamma} then '{label}'")
-        parts.append(f"'{name}', json_object('gamma', gamma_{name}, 'level', case gamma_{name} {' '.join(cases)} end)")
+        cases = " ".join(
+            f"when {gamma} then '{label.replace(chr(39), chr(39) * 2)}'" for label, gamma in _gammas(comparison).items()
+        )
+        parts.append(f"'{name}', json_object('gamma', gamma_{name}, 'level', case gamma_{name} {cases} end)")
     return f"cast(json_object({', '.join(parts)}) as varchar)"
 
 

@@ -44,27 +44,49 @@ def train(
     corrected for the pairs their blocking left out. True matches are taken out of u, and levels
     too rare to estimate get a floor (`M_FLOOR`). The same records and seed give the same model.
     """
-    import splink
-    from splink import block_on
-
     with scratch(con) as cur:
         tables = load_records(cur, records, nicknames)
         n_records = cur.execute("select count(*) from matching_records").fetchall()[0][0]
-        if n_records < 100:
-            raise ValueError(f"training needs at least 100 profile records, got {n_records}")
-        linker = splink_linker(cur, tables, person_settings())
-        training = linker.training
-        training.estimate_u_using_random_sampling(
-            max_pairs=max_u_pairs, seed=seed, min_count_per_level=None, num_chunks=1
+        return train_loaded(
+            cur,
+            tables,
+            n_records,
+            seed=seed,
+            training_data=training_data or f"{n_records} profile records",
+            version=version,
+            max_u_pairs=max_u_pairs,
+            max_em_pairs=max_em_pairs,
         )
-        for i, rule in enumerate(TRAINING_BLOCKING_RULES):
-            training.estimate_parameters_using_expectation_maximisation(
-                block_on(*rule),
-                estimate_without_term_frequencies=True,
-                max_pairs=max_em_pairs,
-                populate_probability_two_random_records_match_from_trained_values=i == len(TRAINING_BLOCKING_RULES) - 1,
-            )
-        settings = linker.misc.save_model_to_json()
+
+
+def train_loaded(
+    cur: duckdb.DuckDBPyConnection,
+    tables: list[tuple[str, str]],
+    n_records: int,
+    *,
+    seed: int,
+    training_data: str,
+    version: int,
+    max_u_pairs: float = 2e6,
+    max_em_pairs: float = 5e6,
+) -> MatcherModel:
+    """`train()` on records already prepared in a scratch database (`records.load_records`)."""
+    import splink
+    from splink import block_on
+
+    if n_records < 100:
+        raise ValueError(f"training needs at least 100 profile records, got {n_records}")
+    linker = splink_linker(cur, tables, person_settings())
+    training = linker.training
+    training.estimate_u_using_random_sampling(max_pairs=max_u_pairs, seed=seed, min_count_per_level=None, num_chunks=1)
+    for i, rule in enumerate(TRAINING_BLOCKING_RULES):
+        training.estimate_parameters_using_expectation_maximisation(
+            block_on(*rule),
+            estimate_without_term_frequencies=True,
+            max_pairs=max_em_pairs,
+            populate_probability_two_random_records_match_from_trained_values=i == len(TRAINING_BLOCKING_RULES) - 1,
+        )
+    settings = linker.misc.save_model_to_json()
     settings.pop("linker_uid", None)
     _remove_matches_from_u(settings)
     _floor_probabilities(settings, m_floor=M_FLOOR, u_floor=0.5 / max_u_pairs)
@@ -74,7 +96,7 @@ def train(
         splink_settings=settings,
         version=version,
         trained_at=datetime.now(UTC).replace(microsecond=0).isoformat(),
-        training_data=training_data or f"{n_records} profile records",
+        training_data=training_data,
         training_records=int(n_records),
         seed=seed,
         splink_version=splink.__version__,
