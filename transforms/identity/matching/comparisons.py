@@ -46,6 +46,23 @@ CONFLICTING_LEVELS: dict[str, tuple[str, ...]] = {
     "birth_date": ("same year and month", "within a year", "different"),
 }
 
+#: Levels that say something about the person rather than the home: a first name, a birth date, a mailbox,
+#: a phone. Where the data holds households (`scoring.HOUSEHOLD_SHARE`), a pair must agree at one of these
+#: levels to match: a shared street and surname, however rare among strangers, are also what two members
+#: of one household share.
+PERSONAL_LEVELS: dict[str, tuple[str, ...]] = {
+    "first_name": (
+        "exact",
+        "first and last name swapped (typos allowed)",
+        "nickname",
+        "one typo",
+        "jaro-winkler >= 0.9",
+    ),
+    "birth_date": ("exact", "day and month swapped", "one digit typed wrong"),
+    "email": ("exact",),
+    "phone": ("exact",),
+}
+
 #: Levels where two records agree on something one person has (a street line, an email, a phone):
 #: among strangers they get rarer as the data grows, like the prior (see `scoring.sized_for`).
 PER_PERSON_LEVELS: dict[str, tuple[str, ...]] = {
