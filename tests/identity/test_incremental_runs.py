@@ -53,10 +53,14 @@ def incremental_nodes(home: TesseraHome) -> set[str]:
     }
 
 
-def test_daily_incremental_runs_equal_a_full_refresh(tmp_path):
+@pytest.mark.parametrize(
+    ("world", "customers"),
+    [("diverse", 600), ("regional", 1500)],  # regional: a dozen towns, common surnames, households
+)
+def test_daily_incremental_runs_equal_a_full_refresh(tmp_path, world, customers):
     home = TesseraHome(tmp_path)
     restitched_share = []
-    with running_sources(home.simulator, customers=600, seed=23) as sources:
+    with running_sources(home.simulator, customers=customers, seed=23, world=world) as sources:
         for day in simulated_days(sources, home, 3):
             run_transform(home)
             if day:
