@@ -23,6 +23,7 @@ TABLES = {
     "staging.stg_pos__transactions": ["transaction_id"],
     "staging.stg_web__events": ["message_id"],
     "intermediate.int_web_events_enriched": ["message_id"],
+    "intermediate.int_identity_edges__probabilistic": ["record_key", "identifier_value"],
     "intermediate.int_identity_resolution": ["record_key", "identifier_type", "identifier_value"],
     "marts.customer_xref": ["source", "record_id"],
     "marts.golden_customers": ["customer_id"],
@@ -44,12 +45,14 @@ def snapshot(home: TesseraHome) -> dict[str, pd.DataFrame]:
 
 
 def incremental_nodes(home: TesseraHome) -> set[str]:
-    """The models the last build ran on their incremental path (dbt's run results keep the SQL it ran)."""
+    """The SQL models the last build ran on their incremental path (dbt's run results keep the SQL it ran)."""
     results = json.loads((dbt_artifacts_dir(home) / "target" / "run_results.json").read_text())
     return {
         r["unique_id"].split(".")[-1]
         for r in results["results"]
-        if r["unique_id"].startswith("model.") and "_visible_at > (" in (r.get("compiled_code") or "")
+        if r["unique_id"].startswith("model.")
+        and "_visible_at > (" in (r.get("compiled_code") or "")
+        and "def model(" not in (r.get("compiled_code") or "")
     }
 
 
@@ -65,6 +68,10 @@ def test_daily_incremental_runs_equal_a_full_refresh(tmp_path, world, customers)
             run_transform(home)
             if day:
                 assert {"stg_crm__contacts", "stg_web__events", "int_web_events_enriched"} <= incremental_nodes(home)
+                log = (dbt_artifacts_dir(home) / "logs" / "dbt.log").read_text(encoding="utf-8", errors="replace")
+                assert (
+                    "matching: scored the pairs of new and changed profile records" in log.rsplit("Running with", 1)[-1]
+                )
                 with duckdb.connect(str(home.warehouse), read_only=True) as con:
                     restitched_share.append(
                         con.execute(

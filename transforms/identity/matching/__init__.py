@@ -35,18 +35,20 @@ from transforms.identity.matching.comparisons import (
 from transforms.identity.matching.fitting import FittedModels
 from transforms.identity.matching.model_file import MODEL_FORMAT, MatcherModel
 from transforms.identity.matching.records import RECORD_COLUMNS, matching_records_sql
-from transforms.identity.matching.scoring import BLOCKING_PLAN, PAIRS_COMPARED, score, sized_for
+from transforms.identity.matching.scoring import BLOCKING_PLAN, FIT_KEY, PAIRS_COMPARED, SCORED, score, sized_for
 from transforms.identity.matching.training import M_FLOOR, TRAINING_BLOCKING_RULES, train
 
 __all__ = [
     "BLOCKING_PLAN",
     "BLOCKING_RULES",
     "DEFAULT_MAX_COMPARISONS_PER_RECORD",
+    "FIT_KEY",
     "M_FLOOR",
     "MODEL_FORMAT",
     "PAIRS_COMPARED",
     "PER_PERSON_LEVELS",
     "RECORD_COLUMNS",
+    "SCORED",
     "TRAINING_BLOCKING_RULES",
     "BlockingPlan",
     "FittedModels",

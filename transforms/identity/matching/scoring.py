@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 #: the blocking plan (each rule's count and whether it was kept, tightened or skipped), as JSON.
 PAIRS_COMPARED = "pairs_compared"
 BLOCKING_PLAN = "blocking_plan"
+FIT_KEY = "fit_key"
+SCORED = "scored"
 
 #: The data holds households when more than this share of the record pairs at one street address (first
 #: names and birth dates known on both sides) are plainly two people: first names unalike and birth dates
@@ -71,18 +73,25 @@ def score(
     con: duckdb.DuckDBPyConnection | None = None,
     fits: FittedModels | None = None,
     max_comparisons_per_record: float = DEFAULT_MAX_COMPARISONS_PER_RECORD,
+    only: str | None = None,
+    previous_fit: str | None = None,
 ) -> pa.Table:
-    """Score every candidate pair of records with a trained model; the pairs at or above `threshold`.
+    """Score candidate pairs of records with a trained model; the pairs at or above `threshold`.
 
     `records` is an Arrow table, or a table name or parenthesised query that `con` can read. With `fits`,
-    the model's u values are fitted to these records first (`fitting.py`: on the first run and when the
-    data drifts). Each blocking rule is held to `max_comparisons_per_record` pairs per record
-    (`blocking_budget.py`: tightened or skipped beyond it, with a warning). Pairs in
-    `CONFLICTING_LEVELS` (two people of one household) are never returned. The
-    result has one row per pair: `record_key_a` < `record_key_b`, `match_probability`, `match_weight`
-    (log2 of the Bayes factor and prior) and `match_detail`, a JSON object giving each
-    comparison's level (`gamma`, Splink's comparison vector value, and its label). Its schema metadata
-    holds the number of pairs compared (`PAIRS_COMPARED`) and the blocking plan (`BLOCKING_PLAN`, JSON).
+    the records are scored with a fit of the model to them (`fitting.py`: made on the first run and when
+    the data drifts, frozen in between), and `only` (a parenthesised query of `record_key`s: the new or
+    changed records) scores just the pairs that hold one of those records, provided the fit is still
+    `previous_fit` (the key of the fit the other pairs were scored with); otherwise every pair is scored.
+    Each blocking rule is held to `max_comparisons_per_record` pairs per record (`blocking_budget.py`).
+    Pairs in `CONFLICTING_LEVELS` (two people of one household) are never returned, nor, where the data
+    holds households, pairs without personal evidence.
+
+    The result has one row per pair: `record_key_a` < `record_key_b`, `match_probability`, `match_weight`
+    (log2 of the Bayes factor and prior) and `match_detail`, a JSON object giving each comparison's level
+    (`gamma`, Splink's comparison vector value, and its label). Its schema metadata holds the pairs
+    compared (`PAIRS_COMPARED`), the blocking plan (`BLOCKING_PLAN`, JSON), the fit's key (`FIT_KEY`,
+    empty without `fits`) and whether every pair was scored or only the changed records' (`SCORED`).
     """
     if not 0 <= threshold <= 1:
         raise ValueError(f"match probability threshold must be between 0 and 1, got {threshold}")
@@ -90,10 +99,12 @@ def score(
         tables = load_records(cur, records, nicknames)
         n_records = cur.execute("select count(*) from matching_records").fetchall()[0][0]
         if not tables:
-            return _empty_pairs().replace_schema_metadata({PAIRS_COMPARED: "0"})
+            return _empty_pairs().replace_schema_metadata({PAIRS_COMPARED: "0", FIT_KEY: "", SCORED: "all"})
         if fits is not None:
-            model = fits.model_for(model, cur, tables)
-        settings = sized_for(model, n_records)
+            fit = fits.fit_for(model, cur, tables)
+            settings, fit_key, households = deepcopy(fit.model.splink_settings), fit.key, fit.household_share
+        else:
+            fit, settings, fit_key, households = None, sized_for(model, n_records), "", household_share(cur)
         rules = [
             r if isinstance(r, str) else r["blocking_rule"] for r in settings["blocking_rules_to_generate_predictions"]
         ]
@@ -105,41 +116,62 @@ def score(
             max_comparisons_per_record=max_comparisons_per_record,
         )
         log.info("%s", plan.describe())
-        metadata = {BLOCKING_PLAN: json.dumps(plan.to_dict())}
+        incremental = only is not None and bool(fit_key) and fit_key == previous_fit
+        metadata = {
+            BLOCKING_PLAN: json.dumps(plan.to_dict()),
+            FIT_KEY: fit_key,
+            SCORED: "changed" if incremental else "all",
+        }
         if not plan.rules:  # Splink reads no rules as "compare every pair"
             return _empty_pairs().replace_schema_metadata({PAIRS_COMPARED: "0", **metadata})
         settings["blocking_rules_to_generate_predictions"] = plan.rules
         settings["retain_matching_columns"] = True  # Splink outputs the gamma columns (match_detail) with them
-        linker = splink_linker(cur, tables, settings)
+        if incremental:
+            cur.execute(
+                f"create table matching_changed as select * exclude (source_dataset) from matching_records"
+                f" where record_key in (select record_key from {only})"
+            ).fetchall()
+            cur.execute(
+                "create table matching_all as select * exclude (source_dataset) from matching_records"
+            ).fetchall()
+            # Every pair holding a changed record: the changed records linked with all records, themselves aside.
+            settings["link_type"] = "link_only"
+            settings["blocking_rules_to_generate_predictions"] = [
+                f"({rule}) and l.record_key <> r.record_key" for rule in plan.rules
+            ]
+            linker = splink_linker(cur, [("matching_changed", "changed"), ("matching_all", "all")], settings)
+        else:
+            linker = splink_linker(cur, tables, settings)
+        if fit is not None and fit.term_frequencies is not None:
+            _register_term_frequencies(linker, cur, fit.term_frequencies)
         blocked = linker.inference.compute_blocked_pairs_for_predict()  # predict() reuses it
         compared = cur.sql(f"select count(*) from {blocked.physical_name}").fetchall()[0][0]
         predictions = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
         detail = _detail_sql(settings["comparisons"])
-        conflicting = _levels_sql(settings["comparisons"], CONFLICTING_LEVELS, " and ")
-        households = household_share(cur)
+        refused = _levels_sql(settings["comparisons"], CONFLICTING_LEVELS, " and ")
         if households >= HOUSEHOLD_SHARE:
-            impersonal = f"not ({_levels_sql(settings['comparisons'], PERSONAL_LEVELS, ' or ')})"
-            conflicting = f"({conflicting}) or {impersonal}"
+            refused = f"{refused} or not {_levels_sql(settings['comparisons'], PERSONAL_LEVELS, ' or ')}"
         (vetoed,) = cur.sql(
-            f"select count(*) from {predictions.physical_name} where match_probability >= {threshold!r} and {conflicting}"
+            f"select count(*) from {predictions.physical_name} where match_probability >= {threshold!r} and ({refused})"
         ).fetchall()[0]
         pairs = cur.sql(
             f"""
-            select
+            select distinct
                 least(record_key_l, record_key_r) as record_key_a,
                 greatest(record_key_l, record_key_r) as record_key_b,
                 match_probability,
                 match_weight,
                 {detail} as match_detail
             from {predictions.physical_name}
-            where match_probability >= {threshold!r} and not ({conflicting})
+            where match_probability >= {threshold!r} and not ({refused})
             order by record_key_a, record_key_b
             """
         ).to_arrow_table()
     log.info(
-        "matching: %d records, %d candidate pairs compared, %d at or above %s (%d more refused: two people by name and"
-        " birth date%s)",
+        "matching: %d records (%s), %d candidate pairs compared, %d at or above %s (%d more refused: two people by"
+        " name and birth date%s)",
         n_records,
+        "scoring the pairs of new and changed records" if incremental else "scoring every pair",
         compared,
         pairs.num_rows,
         threshold,
@@ -149,6 +181,22 @@ def score(
         else "",
     )
     return pairs.replace_schema_metadata({PAIRS_COMPARED: str(compared), **metadata})
+
+
+def _register_term_frequencies(linker, cur: duckdb.DuckDBPyConnection, path) -> None:
+    """Score with the fit's term frequencies, not the day's: a pair's score then stays put from day to day."""
+    frozen = cur.sql(f"select * from read_parquet('{path}')").to_arrow_table()
+    cur.register("matching_frozen_tf", frozen)
+    for column in sorted(set(frozen.column("column_name").to_pylist())):
+        table = f"matching_tf_{column}"
+        cur.execute(
+            f"create table {table} as select value as {column}, tf as tf_{column}"
+            f" from matching_frozen_tf where column_name = '{column}'"
+        ).fetchall()
+        linker.table_management.register_term_frequency_lookup(
+            linker.table_management.register_table(table, f"{table}_input", overwrite=True), column
+        )
+    cur.unregister("matching_frozen_tf")
 
 
 def _gammas(comparison: dict[str, Any]) -> dict[str, int]:

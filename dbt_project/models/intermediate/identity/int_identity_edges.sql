@@ -1,7 +1,8 @@
 {#-
     The identity graph: the union of one edge model per edge kind. To add a kind of edge (for example
     probabilistic match edges, `identifier_type = 'record'`), write its model with the same columns and
-    list it here; merge protection applies to it like to every other edge.
+    list it here; merge protection applies to it like to every other edge. Edge models may keep columns of
+    their own (the probabilistic model keeps which fit scored a pair); the graph takes the shared ones.
 -#}
 {%- set edge_models = [
     'int_identity_edges__crm_contacts',
@@ -17,6 +18,9 @@
 {%- endif -%}
 
 {% for edge_model in edge_models %}
-select * from {{ ref(edge_model) }}
+select
+    record_key, source, stream, record_id, identifier_type, identifier_value, entity_key, observed_at,
+    match_probability, match_detail
+from {{ ref(edge_model) }}
 {% if not loop.last %}union all{% endif %}
 {% endfor %}

@@ -1,17 +1,22 @@
 """Record-to-record edges from probabilistic matching (transforms/identity/matching/, Splink on DuckDB).
 
 Scores the profile records of every source (`int_profile_records`: CRM contacts, ESP subscribers,
-loyalty members) against each other with the saved, trained model (`matcher/person_model.json`;
-`tessera train-matcher` writes it) and keeps the pairs at or above `match_probability_threshold`. The
-model's u values (how often strangers agree) are fitted to the records at hand on the first build and
-whenever the data drifts, and kept with their history in `$TESSERA_HOME/matcher/`
-(transforms/identity/matching/fitting.py; the var `fit_matcher: false` scores with the shipped model as is).
-Each blocking rule is held to `max_comparisons_per_record` pairs per record (transforms/identity/matching/
-blocking_budget.py): skewed data (a dozen towns, common surnames) tightens or skips a rule, with a warning,
-and every rule's count goes into the run's log. Each pair is one edge from the record with the smaller key to the other
-(`identifier_type = 'record'`); merge protection treats it as the weakest kind of edge. The
-probability is kept to 4 decimals: scoring re-scales the prior to the day's number of records, and
-an edge whose probability moved in the ninth decimal would be rewritten every day for nothing.
+loyalty members) against each other and keeps the pairs at or above `match_probability_threshold`.
+It scores with a fit of the shipped model (`matcher/person_model.json`) to the records at hand, made on
+the first build and whenever the data drifts, and kept with its history in `$TESSERA_HOME/matcher/`
+(transforms/identity/matching/fitting.py; the var `fit_matcher: false` scores with the shipped model as
+is). Each blocking rule is held to `max_comparisons_per_record` pairs per record
+(transforms/identity/matching/blocking_budget.py): skewed data (a dozen towns, common surnames) tightens
+or skips a rule, with a warning, and every rule's count goes into the run's log.
+
+Incremental: a fit is frozen until it is due again, so a pair's score depends on its two records alone.
+A daily run scores only the pairs that hold a profile record new or changed since the last run
+(`_visible_at` after `scored_through`) and keeps every other pair as it was; pairs of changed or vanished
+records that no longer match arrive as rows without a probability, which the post-hook deletes. A new fit
+rescores every pair. `tessera transform --full-refresh` scores everything again, with the same fit.
+
+Each pair is one edge from the record with the smaller key to the other (`identifier_type = 'record'`);
+merge protection treats it as the weakest kind of edge. The probability is kept to 4 decimals.
 
 DuckDB only: Splink runs on the session's own database (its working tables go to a private
 in-memory catalog). The model is disabled on other targets, and int_identity_edges leaves it out.
@@ -19,7 +24,12 @@ in-memory catalog). The model is disabled on other targets, and int_identity_edg
 
 
 def model(dbt, session):
-    dbt.config(materialized="table")
+    dbt.config(
+        materialized="incremental",
+        incremental_strategy="delete+insert",
+        unique_key=["record_key", "identifier_value"],
+        on_schema_change="fail",
+    )
     import json
     from pathlib import Path
 
@@ -28,6 +38,8 @@ def model(dbt, session):
 
     from transforms.identity.matching import (
         BLOCKING_PLAN,
+        FIT_KEY,
+        SCORED,
         BlockingPlan,
         FittedModels,
         MatcherModel,
@@ -42,14 +54,23 @@ def model(dbt, session):
     budget_setting = dbt.config.meta_get("max_comparisons_per_record")
     matcher = MatcherModel.load(Path(model_setting))
     threshold = float(threshold_setting)
+    budget = float(budget_setting)
+    fits = FittedModels(Path(fitted_setting)) if fitted_setting else None
 
     # dbt reads refs as literals; the relation's SQL names the table, for use as a subquery.
     profiles = dbt.ref("int_profile_records")
     profile_records = f"({profiles.sql_query()})"
     nicknames = [(row[0], row[1]) for row in dbt.ref("nicknames").project("name, nickname").fetchall()]
+
+    previous_fit, changed = None, None
+    if dbt.is_incremental:
+        previous = str(dbt.this)
+        previous_fit = session.sql(f"select max(fit_key) from {previous}").fetchall()[0][0]
+        changed = (
+            f"(select record_key from {profile_records} as p"
+            f" where p._visible_at > (select max(scored_through) from {previous}))"
+        )
     records = matching_records_sql(profile_records)
-    fits = FittedModels(Path(fitted_setting)) if fitted_setting else None
-    budget = float(budget_setting)
     pairs = score(
         f"({records})",
         matcher,
@@ -58,10 +79,16 @@ def model(dbt, session):
         con=session,
         fits=fits,
         max_comparisons_per_record=budget,
+        only=changed,
+        previous_fit=previous_fit,
     )
-    plan = (pairs.schema.metadata or {}).get(BLOCKING_PLAN.encode())
-    if plan:  # each rule's comparison count goes into the run's log
-        fire_event(Note(msg=BlockingPlan.from_dict(json.loads(plan)).describe()))
+    metadata = pairs.schema.metadata or {}
+    if metadata.get(BLOCKING_PLAN.encode()):  # each rule's comparison count goes into the run's log
+        fire_event(Note(msg=BlockingPlan.from_dict(json.loads(metadata[BLOCKING_PLAN.encode()])).describe()))
+    fit_key = metadata.get(FIT_KEY.encode(), b"").decode()
+    scored_changed = metadata.get(SCORED.encode(), b"all").decode() == "changed"
+    scope = "the pairs of new and changed profile records" if scored_changed else "every pair"
+    fire_event(Note(msg=f"matching: scored {scope} with fit {fit_key or '(none: the shipped model)'}"))
 
     session.register("matched_pairs", pairs)
     edges = session.sql(
@@ -79,7 +106,9 @@ def model(dbt, session):
                 cast(null as varchar) as entity_key,
                 greatest(a.updated_at, b.updated_at) as observed_at,
                 round(p.match_probability, 4) as match_probability,
-                p.match_detail
+                p.match_detail,
+                nullif('{fit_key}', '') as fit_key,
+                (select max(_visible_at) from profile_records) as scored_through
             from matched_pairs as p
             inner join profile_records as a on a.record_key = p.record_key_a
             inner join profile_records as b on b.record_key = p.record_key_b
@@ -89,4 +118,38 @@ def model(dbt, session):
         """
     ).to_arrow_table()
     session.unregister("matched_pairs")
-    return edges
+    if not dbt.is_incremental:
+        return edges
+
+    # Earlier pairs this run answers for (all of them after a full rescore; else those holding a changed or
+    # vanished record) and did not find again: rows without a probability, deleted by the post-hook.
+    answered = (
+        f"p.record_key in {changed} or p.identifier_value in {changed}"
+        f" or p.record_key not in (select record_key from {profile_records})"
+        f" or p.identifier_value not in (select record_key from {profile_records})"
+        if scored_changed
+        else "true"
+    )
+    session.register("new_edges", edges)
+    stale = session.sql(
+        f"""
+        select
+            p.record_key, p.source, p.stream, p.record_id, p.identifier_type, p.identifier_value, p.entity_key,
+            p.observed_at, cast(null as double) as match_probability, cast(null as varchar) as match_detail,
+            p.fit_key, p.scored_through
+        from {previous} as p
+        where ({answered})
+            and not exists (
+                select 1 from new_edges as n
+                where n.record_key = p.record_key and n.identifier_value = p.identifier_value
+            )
+        """
+    ).to_arrow_table()
+    session.unregister("new_edges")
+    return edges if stale.num_rows == 0 else _concat(edges, stale)
+
+
+def _concat(edges, stale):
+    import pyarrow as pa
+
+    return pa.concat_tables([edges, stale.cast(edges.schema)])

@@ -20,6 +20,7 @@ crm_contacts as (
     select
         {{ record_columns('crm', 'contacts', 'contact_id') }},
         updated_at,
+        _visible_at,
         first_name_norm,
         last_name_norm,
         birth_date,
@@ -43,6 +44,7 @@ email_subscribers as (
     select
         {{ record_columns('email', 'subscribers', 'subscriber_id') }},
         updated_at,
+        _visible_at,
         first_name_norm,
         last_name_norm,
         cast(null as date) as birth_date,
@@ -66,6 +68,7 @@ pos_loyalty_members as (
     select
         {{ record_columns('pos', 'loyalty_members', 'loyalty_id') }},
         updated_at,
+        _visible_at,
         first_name_norm,
         last_name_norm,
         birth_date,
