@@ -447,6 +447,27 @@ def _print_held(home) -> None:
         console.print(f"Data Docs: {data_docs_index(home)}", soft_wrap=True, highlight=False)
 
 
+def _print_matcher_fits(home) -> None:
+    from transforms.identity.matching import FittedModels
+
+    history = FittedModels(home.root / "matcher").history()
+    if not history:
+        console.print("The matcher has not been fitted to this warehouse's records yet (the next build does it).")
+        return
+    table = Table(title=f"Matcher fits ({home.root / 'matcher'})")
+    for col in ("version", "fitted at", "how", "records", "why"):
+        table.add_column(col, overflow="fold")
+    for fit in history[-5:]:
+        table.add_row(
+            str(fit["version"]),
+            fit["fitted_at"],
+            fit.get("method", "estimated"),
+            f"{fit['profile']['records']:,}",
+            escape("; ".join(fit["reasons"])),
+        )
+    console.print(table)
+
+
 @app.command("sync")
 def sync_command(
     segment: Annotated[
@@ -540,11 +561,12 @@ def _print_syncs(results, dry_run: bool) -> None:
 
 @app.command()
 def status() -> None:
-    """Show what the lake holds (batches, rows and quarantined records per stream), held batches, and the
-    newest sync of each segment to each destination."""
+    """Show what the lake holds (batches, rows and quarantined records per stream), held batches, the
+    matcher's latest fits to the data, and the newest sync of each segment to each destination."""
     home = tessera_home()
     _print_lake(home)
     _print_held(home)
+    _print_matcher_fits(home)
     _print_syncs_log(home)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from tessera_simulator.demo import source_connections
 from typer.testing import CliRunner
@@ -76,3 +78,26 @@ def test_error_messages_are_printed_as_text_not_markup(home, monkeypatch):
     result = runner.invoke(app, ["demo"])
     assert result.exit_code == 1
     assert "pip install 'tessera[demo]'" in " ".join(result.output.split())  # rich wraps long lines
+
+
+@pytest.mark.unit
+def test_status_shows_the_matcher_fits_and_why_they_were_made(home):
+    assert "has not been fitted" in runner.invoke(app, ["status"]).output
+    folder = home.root / "matcher"
+    folder.mkdir(parents=True)
+    fits = [
+        {"version": 1, "fitted_at": "2026-01-01T00:00:00+00:00", "method": "sized", "reasons": ["first build"]},
+        {
+            "version": 2,
+            "fitted_at": "2026-02-01T00:00:00+00:00",
+            "method": "estimated",
+            "reasons": ["records 800 -> 1,300"],
+        },
+    ]
+    lines = [
+        json.dumps({**fit, "profile": {"records": n, "agreement": {}}})
+        for fit, n in zip(fits, (800, 1300), strict=True)
+    ]
+    (folder / "history.jsonl").write_text("\n".join(lines) + "\n")
+    output = runner.invoke(app, ["status"], terminal_width=200).output
+    assert "Matcher fits" in output and "estimated" in output and "records 800 -> 1,300" in output and "1,300" in output
