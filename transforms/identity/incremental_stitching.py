@@ -68,17 +68,14 @@ class Restitched:
 
 
 def stitch_all(con: duckdb.DuckDBPyConnection, screened: str, rules: RuleBook, decided_at: datetime) -> pa.Table:
-    """The whole graph stitched, typed like the screened edges (a column that is all NULL in pandas
-    would otherwise come back as some other type than the one the next run writes into it)."""
-    con.register(
-        "__stitched_all", stitch(con.sql(f"select * from {screened}").df(), rules).assign(decided_at=decided_at)
-    )
-    try:
-        return con.sql(
-            f"select * from {screened} where false union all by name select * from __stitched_all"
-        ).to_arrow_table()
-    finally:
-        con.unregister("__stitched_all")
+    """The whole graph stitched: the screened edges read as Arrow (so every column keeps its warehouse
+    type, even one that is all NULL), decided, and returned as Arrow for the warehouse to store."""
+    return _decided(stitch(con.sql(f"select * from {screened}").to_arrow_table(), rules), decided_at)
+
+
+def _decided(stitched: pa.Table, decided_at: datetime) -> pa.Table:
+    """The stitched edges with the time of this decision."""
+    return stitched.append_column("decided_at", pa.repeat(pa.scalar(decided_at), stitched.num_rows))
 
 
 def restitch(
@@ -171,10 +168,10 @@ def restitch(
 
         part = con.sql(
             f"select * exclude (target_node) from {t}_cur where record_key in (select record_key from {t}_affected)"
-        ).df()
+        ).to_arrow_table()
         parts = []
-        if len(part):
-            con.register(f"{t}_stitched", stitch(part, rules).assign(decided_at=decided_at))
+        if part.num_rows:
+            con.register(f"{t}_stitched", _decided(stitch(part, rules), decided_at))
             parts.append(f"select * from {t}_stitched")
 
         everything = ", ".join([*STRUCTURE, *PAYLOAD])
@@ -221,7 +218,7 @@ def restitch(
                 (select count(distinct record_key) from {t}_cur)
             """
         ).fetchall()[0]
-        if len(part):
+        if part.num_rows:
             con.unregister(f"{t}_stitched")
     return Restitched(rows, counts[0], counts[1], removed, counts[2])
 

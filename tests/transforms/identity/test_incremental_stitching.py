@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from transforms.identity.incremental_stitching import REMOVED, restitch
+from transforms.identity.incremental_stitching import REMOVED, restitch, stitch_all
 from transforms.identity.stitching import IdentifierRule, RuleBook, stitch
 
 RULES = RuleBook(
@@ -189,3 +190,38 @@ def test_a_record_without_edges_is_removed_and_a_payload_change_only_refreshes()
         assert con.execute("select record_key, observed_at, decided_at from stitched").fetchall() == [
             ("crm:contacts:z", T0 + timedelta(days=1), T0)
         ]
+
+
+SCREENED_COLUMNS = """
+    record_key varchar, source varchar, stream varchar, record_id varchar, identifier_type varchar,
+    identifier_value varchar, entity_key varchar, observed_at timestamptz, match_probability double,
+    match_detail varchar, rule_priority integer, rule_max_per_customer integer, decision varchar, reason varchar
+"""
+
+
+def test_a_full_build_stitches_the_warehouse_edges_into_arrow_of_the_warehouse_types():
+    """`stitch_all` reads the screened table as Arrow and returns Arrow that stores back with the same types,
+    even for columns that hold only NULLs (match details here), and decides as `stitch` does on a frame."""
+    day1 = random_graph(random.Random(7))
+    with duckdb.connect() as con:
+        con.execute(f"create table screened ({SCREENED_COLUMNS})")
+        con.register("day1", pd.DataFrame(day1))
+        con.execute("insert into screened by name select * from day1")
+        rows = stitch_all(con, "screened", RULES, T0)
+        assert isinstance(rows, pa.Table)
+        con.register("rows", rows)
+        con.execute("create table stitched as select * from rows")
+        types = dict(
+            con.execute("select column_name, data_type from duckdb_columns() where table_name = 'stitched'").fetchall()
+        )
+        screened = dict(
+            con.execute("select column_name, data_type from duckdb_columns() where table_name = 'screened'").fetchall()
+        )
+        assert types == {**screened, "customer_key": "VARCHAR", "decided_at": "TIMESTAMP WITH TIME ZONE"}
+        assert con.execute("select distinct decided_at from stitched").fetchall() == [(T0,)]
+        stitched = table(con, "stitched")
+    expected = stitch(pd.DataFrame(day1), RULES)
+    expected = expected.sort_values(["record_key", "identifier_type", "identifier_value"]).reset_index(drop=True)
+    columns = ["record_key", "identifier_type", "identifier_value", "decision", "reason", "customer_key"]
+    pd.testing.assert_frame_equal(stitched[columns], expected[columns], check_dtype=False)
+    assert "over_limit" in set(stitched["decision"])

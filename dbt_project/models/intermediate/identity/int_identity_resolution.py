@@ -6,6 +6,8 @@ iterated SQL. Blocklist and shared values are decided over the whole graph befor
 re-stitches only the components whose edges changed (transforms/identity/incremental_stitching.py): the result
 is upserted by `record_key`, and records without edges any more arrive as `removed` rows that the
 post-hook deletes. `tessera transform --full-refresh` stitches the whole graph again.
+
+The edges come in and go out as Arrow tables: no pandas copy of millions of edges on either side.
 """
 
 
@@ -23,7 +25,7 @@ def model(dbt, session):
 
     screened = dbt.ref("int_identity_edge_screening").sql_query()
     screened = f"({screened})"
-    rules = rules_from_rows(dbt.ref("identity_rules").df().to_dict("records"))
+    rules = rules_from_rows(dbt.ref("identity_rules").to_arrow_table().to_pylist())
     decided_at = datetime.now(UTC)
     if not dbt.is_incremental:
         return stitch_all(session, screened, rules, decided_at)
