@@ -19,6 +19,10 @@
        of steps is the number of merges tried in the largest of them, not the number of edges overall.
     5. customer_key: the smallest record key (by code point) in the record's final component.
 
+    The Python version also counts the values of records joined by strong match edges once against the limits;
+    match edges come from probabilistic matching, which runs on DuckDB only, so on the engines this macro serves
+    every value counts alone, as it does in Python on a graph without match edges.
+
     It differs from the Python version only in wording, never in decisions or keys: when one value is
     shared in several streams, the reason names the first stream in (source, stream) order (Python: the
     first in the order of the edges table); when one merge would break two limits at once, the reason names
