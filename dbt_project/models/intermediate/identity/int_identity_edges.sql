@@ -19,8 +19,16 @@
 
 {% for edge_model in edge_models %}
 select
-    record_key, source, stream, record_id, identifier_type, identifier_value, entity_key, observed_at,
-    match_probability, match_detail
+    record_key,
+    source,
+    stream,
+    record_id,
+    identifier_type,
+    identifier_value,
+    entity_key,
+    observed_at,
+    match_probability,
+    match_detail
 from {{ ref(edge_model) }}
 {% if not loop.last %}union all{% endif %}
 {% endfor %}
