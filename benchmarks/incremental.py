@@ -21,7 +21,7 @@ import shutil
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from benchmarks.harness.landing import Lake, land_streams, prepare_lake, warm_la
 from benchmarks.harness.probes import peak_memory_mb
 from benchmarks.harness.scales import ScaleBenchmark
 from benchmarks.harness.tables import Table, ratio, ratio_cell, share_cell
-from benchmarks.harness.world import World, prepare_world
+from benchmarks.harness.world import DEFAULT_WORLD, World, main_on_a_world, prepare_world
 
 log = logging.getLogger("benchmarks.incremental")
 
@@ -96,7 +96,9 @@ def incremental_models(target_dir: Path) -> list[str]:
     return sorted(
         r["unique_id"].split(".")[-1]
         for r in results["results"]
-        if r["unique_id"].startswith("model.") and INCREMENTAL_FILTER in (r.get("compiled_code") or "")
+        if r["unique_id"].startswith("model.")
+        and INCREMENTAL_FILTER in (r.get("compiled_code") or "")
+        and "def model(" not in (r.get("compiled_code") or "")  # a Python model's source, not the SQL it ran
     )
 
 
@@ -197,7 +199,7 @@ def prepare_next_day(workdir: Path, world: World, lake: Lake) -> NextDay:
     sim = Simulator.open(sim_dir)
     day_start = sim.clock
     sim.advance(days=1)
-    day = World(sim_dir, sim.clock, world.customers, world.seed, "advanced", 0.0)
+    day = replace(world, sim_dir=sim_dir, clock=sim.clock, setup="advanced", setup_seconds=0.0)
     log.info("  world copy advanced to %s; landing the day [%s, %s)…", day.clock.isoformat(), day_start, day.clock)
     streams = land_streams(day, home, day_start)
     next_day = NextDay(root, home, sim_dir, day_start, day.clock, day0, streams, time.perf_counter() - started)
@@ -403,11 +405,11 @@ def readme_tables(report: dict[str, Any]) -> dict[str, Table]:
     return {**tables, "scales": scales_table(report["results"])}
 
 
-def run_scale(workdir: Path, customers: int, seed: int, repeat: int) -> dict[str, Any]:
-    """World, lake, the private copy a day later, and every measured run at one scale; its summary."""
-    world = prepare_world(workdir, customers, seed)
-    lake = prepare_lake(workdir, world)
-    day = prepare_next_day(workdir, world, lake)
+def run_scale(workdir: Path, customers: int, seed: int, repeat: int, shape: str = DEFAULT_WORLD) -> dict[str, Any]:
+    """World (of `shape`), lake, the private copy a day later, and every measured run at one scale; its summary."""
+    world = prepare_world(workdir, customers, seed, shape)
+    lake = prepare_lake(world.workdir, world)
+    day = prepare_next_day(world.workdir, world, lake)
     warm_lake(day.home)
     log.info("measuring: %d × (incremental run, then full refresh), each from the day-0 warehouse", repeat)
     runs = measure(day, repeat)
@@ -438,7 +440,7 @@ BENCHMARK = ScaleBenchmark(
 
 
 def main(argv: list[str] | None = None) -> int:
-    return BENCHMARK.main(argv)
+    return main_on_a_world(BENCHMARK, argv)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from benchmarks.harness.probes import cpu_seconds, peak_memory_mb
 from benchmarks.harness.scales import ScaleBenchmark
 from benchmarks.harness.stores import STORE_TABLES
 from benchmarks.harness.tables import Column, Table, cell, ratio, table_of
-from benchmarks.harness.world import World, prepare_world
+from benchmarks.harness.world import DEFAULT_WORLD, World, main_on_a_world, prepare_world
 
 log = logging.getLogger("benchmarks.matching")
 
@@ -313,6 +313,7 @@ def summarise(world: World, runs: dict[str, list[dict]]) -> dict[str, Any]:
     return {
         "customers": world.customers,
         "seed": world.seed,
+        "shape": world.shape,
         "clock": world.clock.isoformat(),
         "kinds": rows,
         "runs": runs,
@@ -346,12 +347,12 @@ def readme_tables(report: dict[str, Any]) -> dict[str, Table]:
     }
 
 
-def run_scale(workdir: Path, customers: int, seed: int, repeat: int) -> dict[str, Any]:
-    """World, profile records and every measured run at one scale, with the shipped model; its summary."""
+def run_scale(workdir: Path, customers: int, seed: int, repeat: int, shape: str = DEFAULT_WORLD) -> dict[str, Any]:
+    """World (of `shape`), profile records and every measured run at one scale, with the shipped model; its summary."""
     from tessera.resources import matcher_model_path
 
-    world = prepare_world(workdir, customers, seed)
-    profiles, seconds = prepare_profiles(workdir, world)
+    world = prepare_world(workdir, customers, seed, shape)
+    profiles, seconds = prepare_profiles(world.workdir, world)
     runs = measure(profiles, matcher_model_path(), repeat)
     return {**summarise(world, runs), "profiles": str(profiles), "profiles_setup_seconds": seconds}
 
@@ -383,7 +384,7 @@ BENCHMARK = ScaleBenchmark(
 
 
 def main(argv: list[str] | None = None) -> int:
-    return BENCHMARK.main(argv)
+    return main_on_a_world(BENCHMARK, argv)
 
 
 if __name__ == "__main__":

@@ -2,25 +2,32 @@
 
 Each benchmark's recorded results (`benchmarks/recorded/<benchmark>.json`, written by a run with
 `--record`) fill the README's generated regions for that benchmark, through the same tables the
-run prints. `--check` only says whether the README is current (exit status 1 if not).
+run prints; a run on a named world (`<benchmark>-<world>.json`) fills its own, and the regions of
+`<benchmark>-worlds` compare the worlds. `--check` only says whether the README is current (exit
+status 1 if not).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 
-from benchmarks.harness.readme import README, ReadmeTables, regions, render_regions
-from benchmarks.harness.results import RECORDED_DIR, read_report, recorded_path
+from benchmarks.harness.readme import README, recorded_tables, regions, render_regions
+from benchmarks.harness.results import RECORDED_DIR
 
-BENCHMARKS = ("extraction", "transform", "incremental", "matching", "checks", "activation")
-
-
-def readme_tables(benchmark: str) -> ReadmeTables:
-    """The function that makes `benchmark`'s tables from its results (`benchmarks.<benchmark>.readme_tables`)."""
-    return importlib.import_module(f"benchmarks.{benchmark}").readme_tables
+#: Whose recorded figures the README shows: each benchmark's, the transform benchmark's on the regional
+#: world, and its worlds side by side.
+BENCHMARKS = (
+    "extraction",
+    "transform",
+    "transform-regional",
+    "transform-worlds",
+    "incremental",
+    "matching",
+    "checks",
+    "activation",
+)
 
 
 def render_readme(text: str, recorded_dir: Path = RECORDED_DIR) -> str:
@@ -28,9 +35,8 @@ def render_readme(text: str, recorded_dir: Path = RECORDED_DIR) -> str:
     unknown = sorted({name for name, _ in regions(text)} - set(BENCHMARKS))
     if unknown:
         raise ValueError(f"{README.name} has generated regions of unknown benchmarks: {', '.join(unknown)}")
-    for benchmark in dict.fromkeys(name for name, _ in regions(text)):
-        path = recorded_path(benchmark, recorded_dir)
-        text = render_regions(text, benchmark, readme_tables(benchmark)(read_report(path)), str(path))
+    for name in dict.fromkeys(name for name, _ in regions(text)):
+        text = render_regions(text, name, *recorded_tables(name, recorded_dir))
     return text
 
 

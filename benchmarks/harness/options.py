@@ -80,3 +80,16 @@ def resolve_scales(args: argparse.Namespace, default_scales: tuple[int, ...]) ->
         args.customers = list(dict.fromkeys(n for group in args.customers or [list(default_scales)] for n in group))
     if args.workdir is None:
         args.workdir = default_workdir()
+
+
+def add_world_option(parser: argparse.ArgumentParser) -> None:
+    """--world: which shape of simulated world to measure on (`tessera_simulator.config.WORLDS`)."""
+    from tessera_simulator.config import WORLDS
+
+    parser.add_argument(
+        "--world",
+        choices=WORLDS,
+        default=None,
+        help="the shape of the simulated world (default diverse): regional is a shop's customers in a dozen towns"
+        " with common surnames and households; a run that names its world records as <benchmark>-<world>",
+    )
