@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import duckdb
 import pandas as pd
 import pytest
 
-from tessera.dbt_runner import dbt_artifacts_dir, run_transform
+from tessera.dbt_runner import dbt_artifacts_dir, run_dbt, run_transform
 from tessera.home import TesseraHome
 from tests.sources import running_sources, simulated_days
 
@@ -25,10 +26,24 @@ TABLES = {
     "intermediate.int_web_events_enriched": ["message_id"],
     "intermediate.int_identity_edges__probabilistic": ["record_key", "identifier_value"],
     "intermediate.int_identity_resolution": ["record_key", "identifier_type", "identifier_value"],
+    "intermediate.int_customer_activity": None,
+    "intermediate.int_customer_consent": ["customer_id"],
+    "intermediate.int_customer_traits": ["customer_id"],
     "marts.customer_xref": ["source", "record_id"],
     "marts.golden_customers": ["customer_id"],
     "marts.golden_customer_lineage": None,
     "marts.customer_merges": None,
+}
+
+#: The models downstream of stitching that rebuild only the customers a run changed (int_customer_changes).
+CUSTOMER_MODELS = {
+    "int_customer_activity",
+    "int_customer_attribute_candidates",
+    "int_customer_consent",
+    "int_customer_traits",
+    "golden_customer_lineage",
+    "golden_customers",
+    "customer_xref",
 }
 
 
@@ -44,6 +59,11 @@ def snapshot(home: TesseraHome) -> dict[str, pd.DataFrame]:
     return frames
 
 
+#: What the compiled SQL of a model holds on its incremental path: staging reads what landed since the last
+#: run; the customer models read the customers changed since then.
+INCREMENTAL_MARKS = ("_visible_at > (", "changes.rebuilt_all")
+
+
 def incremental_nodes(home: TesseraHome) -> set[str]:
     """The SQL models the last build ran on their incremental path (dbt's run results keep the SQL it ran)."""
     results = json.loads((dbt_artifacts_dir(home) / "target" / "run_results.json").read_text())
@@ -51,27 +71,41 @@ def incremental_nodes(home: TesseraHome) -> set[str]:
         r["unique_id"].split(".")[-1]
         for r in results["results"]
         if r["unique_id"].startswith("model.")
-        and "_visible_at > (" in (r.get("compiled_code") or "")
+        and any(mark in (r.get("compiled_code") or "") for mark in INCREMENTAL_MARKS)
         and "def model(" not in (r.get("compiled_code") or "")
     }
 
 
+def last_run_log(home: TesseraHome) -> str:
+    log = (dbt_artifacts_dir(home) / "logs" / "dbt.log").read_text(encoding="utf-8", errors="replace")
+    return log.rsplit("Running with", 1)[-1]
+
+
 @pytest.mark.parametrize(
-    ("world", "customers"),
-    [("diverse", 600), ("regional", 1500)],  # regional: a dozen towns, common surnames, households
+    ("world", "customers", "interrupted"),
+    # regional: a dozen towns, common surnames, households; diverse: the first daily build stops before the
+    # golden rows, so the next run must rebuild that day's customers too.
+    [("diverse", 600, True), ("regional", 1500, False)],
 )
-def test_daily_incremental_runs_equal_a_full_refresh(tmp_path, world, customers):
+def test_daily_incremental_runs_equal_a_full_refresh(tmp_path, world, customers, interrupted):
     home = TesseraHome(tmp_path)
-    restitched_share = []
+    restitched_share, rebuilt_customers = [], []
     with running_sources(home.simulator, customers=customers, seed=23, world=world) as sources:
         for day in simulated_days(sources, home, 3):
+            if day == 1 and interrupted:
+                run_dbt(["build", "--exclude", "golden_customers+"], home)
             run_transform(home)
             if day:
-                assert {"stg_crm__contacts", "stg_web__events", "int_web_events_enriched"} <= incremental_nodes(home)
-                log = (dbt_artifacts_dir(home) / "logs" / "dbt.log").read_text(encoding="utf-8", errors="replace")
-                assert (
-                    "matching: scored the pairs of new and changed profile records" in log.rsplit("Running with", 1)[-1]
+                assert {"stg_crm__contacts", "stg_web__events", "int_web_events_enriched"} | CUSTOMER_MODELS <= (
+                    incremental_nodes(home)
                 )
+                log = last_run_log(home)
+                assert "matching: scored the pairs of new and changed profile records" in log
+                rebuilt = re.search(r"customer models: rebuilding (\d+) customers changed", log)
+                assert rebuilt, "the customer models did not say which customers they rebuild"
+                with duckdb.connect(str(home.warehouse), read_only=True) as con:
+                    customers = con.execute("select count(*) from marts.golden_customers").fetchone()[0]
+                rebuilt_customers.append(int(rebuilt.group(1)) / customers)
                 with duckdb.connect(str(home.warehouse), read_only=True) as con:
                     restitched_share.append(
                         con.execute(
@@ -89,5 +123,6 @@ def test_daily_incremental_runs_equal_a_full_refresh(tmp_path, world, customers)
     for name in TABLES:
         assert len(incremental[name]) > 0 or name == "marts.customer_merges", name
         pd.testing.assert_frame_equal(incremental[name], full[name], check_dtype=False, obj=name)
-    # A day's changes touch part of the graph, not all of it.
+    # A day's changes touch part of the graph and part of the customers, not all of them.
     assert all(0 < share < 0.5 for share in restitched_share), restitched_share
+    assert all(0 < share < 0.5 for share in rebuilt_customers), rebuilt_customers

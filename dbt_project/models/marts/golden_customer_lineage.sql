@@ -1,12 +1,16 @@
 {#-
     For every golden attribute of every customer: the value that survived, the record that supplied it
     and the rule that chose it. Rules are configured per attribute in `dbt_project.yml`
-    (vars: survivorship); see docs/identity-resolution.md.
+    (vars: survivorship); see docs/identity-resolution.md. Incremental: a run rebuilds the customers it
+    changed; a changed rule needs `--full-refresh`.
 -#}
-{%- set config = var('survivorship') -%}
+{{ customer_model() }}
+{%- set config = var('survivorship') %}
+-- depends_on: {{ ref('int_customer_changes') }}
 
 with candidates as (
     select * from {{ ref('int_customer_attribute_candidates') }}
+    where {{ is_changed_customer() }}
 ),
 
 counted as (

@@ -1,6 +1,13 @@
-{#- One row per customer: the surviving profile attributes, consent and behavioural traits. -#}
+{#-
+    One row per customer: the surviving profile attributes, consent and behavioural traits. Incremental:
+    a run rebuilds the customers it changed (int_customer_changes) and removes those that are gone.
+-#}
+{{ customer_model() }}
+-- depends_on: {{ ref('int_customer_changes') }}
+
 with lineage as (
     select * from {{ ref('golden_customer_lineage') }}
+    where {{ is_changed_customer() }}
 ),
 
 profile as (
@@ -19,10 +26,12 @@ profile as (
 
 traits as (
     select * from {{ ref('int_customer_traits') }}
+    where {{ is_changed_customer() }}
 ),
 
 consent as (
     select * from {{ ref('int_customer_consent') }}
+    where {{ is_changed_customer() }}
 ),
 
 final as (

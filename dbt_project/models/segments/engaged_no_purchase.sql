@@ -10,7 +10,7 @@ with customers as (
 ),
 
 as_of as (
-    {{ segment_as_of('customers') }}
+    {{ segment_as_of() }}
 ),
 
 final as (

@@ -18,7 +18,7 @@ members as (
 ),
 
 as_of as (
-    {{ segment_as_of('customers') }}
+    {{ segment_as_of() }}
 ),
 
 cards as (

@@ -1,10 +1,36 @@
 {#-
     Everything a customer did, one row per event, attributed through the identity graph: purchases,
     email events (via their subscriber) and web events (via their visitor, else their logged-in user).
+    Incremental: a run rebuilds the events of the customers it changed (int_customer_changes).
 -#}
+{{ customer_model() }}
+-- depends_on: {{ ref('int_customer_changes') }}
+
 with records as (
     select * from {{ ref('int_customer_records') }}
 ),
+
+changed_records as (
+    select * from records
+    where {{ is_changed_customer() }}
+),
+
+{#- The browsers whose events may belong to a changed customer: theirs, or used by one of their contacts. #}
+{% if is_incremental() %}
+changed_browsers as (
+    select record_id as anonymous_id
+    from changed_records
+    where stream = 'visitors'
+
+    union
+
+    select events.anonymous_id
+    from {{ ref('stg_web__events') }} as events
+    inner join changed_records
+        on changed_records.stream = 'contacts' and events.user_id = changed_records.record_id
+    where events.anonymous_id is not null
+),
+{% endif %}
 
 transactions as (
     select
@@ -14,7 +40,7 @@ transactions as (
         tx.total_amount as amount,
         cast(null as {{ dbt.type_string() }}) as session_key
     from {{ ref('stg_pos__transactions') }} as tx
-    inner join records
+    inner join changed_records as records
         on records.stream = 'transactions' and tx.transaction_id = records.record_id
 ),
 
@@ -26,7 +52,7 @@ email_events as (
         cast(null as {{ dbt.type_numeric() }}) as amount,
         cast(null as {{ dbt.type_string() }}) as session_key
     from {{ ref('stg_email__events') }} as ev
-    inner join records
+    inner join changed_records as records
         on records.stream = 'subscribers' and ev.subscriber_id = records.record_id
 ),
 
@@ -43,6 +69,9 @@ web_gaps as (
             lag(occurred_at) over (partition by anonymous_id order by occurred_at) as previous_at
         from {{ ref('stg_web__events') }}
         where anonymous_id is not null
+        {% if is_incremental() %}
+            and anonymous_id in (select anonymous_id from changed_browsers)
+        {% endif %}
     ) as ordered
 ),
 
@@ -65,7 +94,9 @@ web_events as (
         on visitor.stream = 'visitors' and web_sessions.anonymous_id = visitor.record_id
     left join records as login
         on login.stream = 'contacts' and web_sessions.user_id = login.record_id
-    where coalesce(visitor.customer_id, login.customer_id) is not null
+    where
+        coalesce(visitor.customer_id, login.customer_id) is not null
+        and {{ is_changed_customer('coalesce(visitor.customer_id, login.customer_id)') }}
 ),
 
 final as (

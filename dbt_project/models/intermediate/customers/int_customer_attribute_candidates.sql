@@ -2,11 +2,15 @@
     Every value each profile record offers for each golden attribute, with its customer: what
     survivorship chooses from. `address` stands for street, city, postcode and country together, so a
     golden address is never stitched from two different records.
+    Incremental: a run rebuilds the customers it changed.
 -#}
-{%- set attributes = ['email', 'phone', 'first_name', 'last_name', 'birth_date', 'address', 'company'] -%}
+{{ customer_model() }}
+{%- set attributes = ['email', 'phone', 'first_name', 'last_name', 'birth_date', 'address', 'company'] %}
+-- depends_on: {{ ref('int_customer_changes') }}
 
 with records as (
     select * from {{ ref('int_customer_records') }}
+    where {{ is_changed_customer() }}
 ),
 
 profile_records as (

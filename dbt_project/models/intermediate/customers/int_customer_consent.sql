@@ -2,9 +2,14 @@
     Marketing consent per customer: the latest explicit signal wins. Opt-ins: a CRM contact marked
     marketable, an ESP subscription. Opt-outs: a CRM contact marked not marketable, an unsubscribed ESP
     member, an unsubscribe or spam-complaint event. On a tie, the opt-out wins.
+    Incremental: a run rebuilds the customers it changed.
 -#}
+{{ customer_model() }}
+-- depends_on: {{ ref('int_customer_changes') }}
+
 with records as (
     select * from {{ ref('int_customer_records') }}
+    where {{ is_changed_customer() }}
 ),
 
 signals as (

@@ -1,21 +1,23 @@
 {#-
     Behavioural traits per customer. "Last 30 days" counts back from the `as_of` var when given, else
-    from the latest activity in the data (so a rebuild of old data gives the same answer).
+    from the latest event in the lake (`activity_as_of`), so a rebuild of old data gives the same answer.
+    Incremental: a run rebuilds the customers it changed, and those with an event that left the window.
 -#}
+{{ customer_model() }}
+-- depends_on: {{ ref('int_customer_changes') }}
+
 with activity as (
     select * from {{ ref('int_customer_activity') }}
+    where {{ is_changed_customer() }}
 ),
 
 records as (
     select * from {{ ref('int_customer_records') }}
+    where {{ is_changed_customer() }}
 ),
 
 as_of as (
-    {% if var('as_of', none) %}
-    select cast('{{ var("as_of") }}' as {{ dbt.type_timestamp() }}) as as_of
-    {% else %}
-    select max(occurred_at) as as_of from activity
-    {% endif %}
+    {{ activity_as_of() }}
 ),
 
 behaviour as (

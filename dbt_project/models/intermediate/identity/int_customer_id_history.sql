@@ -6,7 +6,9 @@
     - a component that joins several customers keeps the oldest id (the others are merged into it);
     - an id whose records now fall into several components is retired: each piece keeps another
       whole id it carries, or gets a new one (a split);
-    - a component with no previous id gets a new one.
+    - a component with no previous id gets a new one;
+    - a record that belongs to no customer any more (it lost its identifiers, or its component is no
+      longer a customer) is released: a row with no customer id.
     Only changed assignments are appended, and a full refresh never rebuilds this table, so ids
     survive `--full-refresh`. `marts.customer_merges` reads the changes from here.
 -#}
@@ -31,7 +33,7 @@ previous as (
             row_number() over (partition by record_key order by assigned_at desc) as recency
         from {{ this }}
     ) as ranked
-    where recency = 1
+    where recency = 1 and customer_id is not null
 ),
 
 id_births as (
@@ -106,6 +108,15 @@ assignment as (
     left join ancestry on components.customer_key = ancestry.customer_key
 ),
 
+released as (
+    select
+        previous.record_key,
+        cast(null as {{ dbt.type_string() }}) as customer_id
+    from previous
+    left join components on previous.record_key = components.record_key
+    where components.record_key is null
+),
+
 final as (
     select
         assignment.record_key,
@@ -114,6 +125,14 @@ final as (
     from assignment
     left join previous on assignment.record_key = previous.record_key
     where previous.customer_id is null or previous.customer_id <> assignment.customer_id
+
+    union all
+
+    select
+        record_key,
+        customer_id,
+        {{ run_at }} as assigned_at
+    from released
 )
 
 select * from final
