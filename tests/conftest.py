@@ -54,3 +54,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+@pytest.fixture(autouse=True)
+def _drop_log_handlers_of_closed_streams():
+    """A command run through a test runner may configure logging (Airflow does, on import) with the runner's
+    captured stderr, which closes when the command returns. Left in place, such a handler prints "Logging
+    error" tracebacks into the next command's output; a real terminal's stderr never closes."""
+    import logging
+
+    yield
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in list(getattr(logger, "handlers", [])):
+            if getattr(getattr(handler, "stream", None), "closed", False):
+                logger.removeHandler(handler)
