@@ -24,6 +24,7 @@ TABLES = {
     "staging.stg_pos__transactions": ["transaction_id"],
     "staging.stg_web__events": ["message_id"],
     "intermediate.int_web_events_enriched": ["message_id"],
+    "intermediate.int_identity_edges": ["record_key", "identifier_type", "identifier_value"],
     "intermediate.int_identity_edges__probabilistic": ["record_key", "identifier_value"],
     "intermediate.int_identity_resolution": ["record_key", "identifier_type", "identifier_value"],
     "intermediate.int_customer_activity": None,
@@ -33,6 +34,15 @@ TABLES = {
     "marts.golden_customers": ["customer_id"],
     "marts.golden_customer_lineage": None,
     "marts.customer_merges": None,
+}
+
+#: The identity edges of each source, rebuilt for the records landed since the last run.
+EDGE_MODELS = {
+    "int_identity_edges__crm_contacts",
+    "int_identity_edges__email_subscribers",
+    "int_identity_edges__pos_loyalty_members",
+    "int_identity_edges__pos_transactions",
+    "int_identity_edges__web_visitors",
 }
 
 #: The models downstream of stitching that rebuild only the customers a run changed (int_customer_changes).
@@ -96,9 +106,9 @@ def test_daily_incremental_runs_equal_a_full_refresh(tmp_path, world, customers,
                 run_dbt(["build", "--exclude", "golden_customers+"], home)
             run_transform(home)
             if day:
-                assert {"stg_crm__contacts", "stg_web__events", "int_web_events_enriched"} | CUSTOMER_MODELS <= (
-                    incremental_nodes(home)
-                )
+                assert {"stg_crm__contacts", "stg_web__events", "int_web_events_enriched"} | EDGE_MODELS | (
+                    CUSTOMER_MODELS
+                ) <= incremental_nodes(home)
                 log = last_run_log(home)
                 assert "matching: scored the pairs of new and changed profile records" in log
                 rebuilt = re.search(r"customer models: rebuilding (\d+) customers changed", log)

@@ -1,5 +1,8 @@
+{{ edge_model('stg_crm__contacts', 'contact_id') }}
+
 with contacts as (
     select * from {{ ref('stg_crm__contacts') }}
+    {{ landed_since_last_run() }}
 ),
 
 edges as (

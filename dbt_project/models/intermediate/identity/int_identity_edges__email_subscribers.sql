@@ -1,5 +1,8 @@
+{{ edge_model('stg_email__subscribers', 'subscriber_id') }}
+
 with subscribers as (
     select * from {{ ref('stg_email__subscribers') }}
+    {{ landed_since_last_run() }}
 ),
 
 edges as (

@@ -1,5 +1,8 @@
+{{ edge_model('stg_pos__loyalty_members', 'loyalty_id') }}
+
 with members as (
     select * from {{ ref('stg_pos__loyalty_members') }}
+    {{ landed_since_last_run() }}
 ),
 
 edges as (

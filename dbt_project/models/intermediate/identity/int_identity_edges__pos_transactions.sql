@@ -3,11 +3,14 @@
     receipt email on many of one shopper's receipts still stitches, while a store's default receipt
     email, typed in for many different shoppers, is recognised as shared.
 -#}
+{{ edge_model('stg_pos__transactions', 'transaction_id') }}
+
 with transactions as (
     select
         *,
         {{ dbt.concat(["'pos:payer:'", "coalesce(loyalty_id, payment_token, transaction_id)"]) }} as payer_key
     from {{ ref('stg_pos__transactions') }}
+    {{ landed_since_last_run() }}
 ),
 
 edges as (
