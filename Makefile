@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 UV     := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export TESSERA_HOME ?= $(CURDIR)/data
 
-.PHONY: install demo test test-slow test-all lint generate wheel bench bench-transform bench-incremental bench-matching bench-checks bench-activation clean
+.PHONY: install demo test test-slow test-all lint generate wheel bench bench-transform bench-transform-dag bench-incremental bench-matching bench-checks bench-activation clean
 
 install: $(VENV)/.installed $(VENV)/datasets/.done  ## install, and write the dbt manifest the transform DAG renders from
 	@$(BIN)/tessera dbt-parse >/dev/null
@@ -53,6 +53,9 @@ bench: install  ## extraction benchmark at 100k customers (see benchmarks/README
 
 bench-transform: install  ## unify-step benchmark at 100k and 1M customers (see benchmarks/README.md)
 	$(BIN)/python -m benchmarks.transform
+
+bench-transform-dag: install  ## the transform DAG (dag.test) against `tessera transform` and its dbt build at 2k customers (see benchmarks/README.md)
+	$(BIN)/python -m benchmarks.transform_dag
 
 bench-incremental: install  ## a daily incremental unify run against a full refresh at 100k (see benchmarks/README.md)
 	$(BIN)/python -m benchmarks.incremental

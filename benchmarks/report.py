@@ -23,6 +23,7 @@ BENCHMARKS = (
     "transform",
     "transform-regional",
     "transform-worlds",
+    "transform_dag",
     "incremental",
     "matching",
     "checks",

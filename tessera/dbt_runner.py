@@ -1,8 +1,8 @@
 """Run the dbt project from Python, against one `$TESSERA_HOME`: the unify step (`tessera transform`).
 
 The CLI, the demo and the tests build the warehouse with `run_transform`; Airflow runs the same project
-node by node through Cosmos (`dags/tessera_transform.py`), which renders the DAG from the dbt manifest
-that `parse_project` writes. All of them share one definition of where the project, its profiles and
+through Cosmos (`dags/tessera_transform.py`): one `dbt build`, mirrored as a task per node, rendered from
+the dbt manifest that `parse_project` writes. All of them share one definition of where the project, its profiles and
 its artifacts live. Artifacts (run results, logs) go under the home, which keeps separate homes (tests,
 demos) from overwriting each other's and keeps the project folder free of run output.
 """
@@ -117,10 +117,17 @@ def target_type(target: str) -> str:
     return outputs[target]["type"]
 
 
+#: How production builds run dbt: every model, seed and data test, but no unit tests. Unit tests check the
+#: models' logic on fixed fixtures, so they belong to development and CI (an analyst's `dbt build`, `make test`:
+#: tests/dbt/test_unit_tests.py), as dbt advises, not to every scheduled build.
+PRODUCTION_BUILD_FLAGS = ("--exclude-resource-type", "unit_test")
+
+
 def run_transform(home: TesseraHome, *, full_refresh: bool = False, target: str = "duckdb", select: str | None = None):
     """The unify step through its gates: check the batches not yet checked, `dbt build` the whole project (or
     a selection) into this home's warehouse, then, for a whole build on DuckDB, check the marts and publish
-    them to readers. A critical mart failure raises `CheckFailed` and leaves the published marts as they were.
+    them to readers, with what the build read from the lake (`tessera.lake_snapshot`, taken before dbt runs).
+    A critical mart failure raises `CheckFailed` and leaves the published marts as they were.
 
     On a PostgreSQL target the lake is loaded into the database first (`tessera/warehouse_load.py`),
     since PostgreSQL cannot read the Parquet files the sources point at on DuckDB."""
@@ -132,15 +139,21 @@ def run_transform(home: TesseraHome, *, full_refresh: bool = False, target: str 
         from tessera.warehouse_load import load_lake
 
         load_lake(home)
-    args = ["build"]
+    args = ["build", *PRODUCTION_BUILD_FLAGS]
     if select:
         args += ["--select", select]
     if full_refresh:
         args.append("--full-refresh")
+    publishes = select is None and engine == "duckdb"
+    lake = None
+    if publishes:  # what this build reads, taken before it reads it; the publication keeps it
+        from tessera.lake_snapshot import take_snapshot
+
+        lake = take_snapshot(home)
     result = run_dbt(args, home, target=target)
-    if select is None and engine == "duckdb":
+    if publishes:
         from tessera.publication import publish_warehouse
 
         check_built_marts(home)
-        publish_warehouse(home)
+        publish_warehouse(home, lake=lake)
     return result

@@ -6,8 +6,12 @@ libraries (pyarrow, duckdb, httpx …) load inside the tasks that use them.
 
 from __future__ import annotations
 
+import json
 import os
+import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import Asset, Param, dag, task
@@ -117,28 +121,43 @@ def extract_dag(spec: Source):
 
 TRANSFORM_DOC = """
 ### Unify: landed data → golden customers (dbt, rendered by Cosmos)
-Runs when every raw stream has landed a new batch. Each dbt node is a task (`dbt build` of that node:
-the model, then its tests), rendered from the project's manifest, so a failing model or test shows as
-that task. The identity resolution (`int_identity_resolution`, connected components with merge
-protection) is one of those nodes, in its place in the graph. The warehouse is DuckDB by default, so
-the DAG runs one task at a time (one writer per DuckDB file); on PostgreSQL raise `max_active_tasks`.
+Runs when every raw stream has published its Asset. `anything_new` first compares the lake's visible
+batches (and the dbt project) with what the last published build read: when nothing new has landed (an
+extract that found no rows still publishes its Asset), it skips everything after it, so such a run takes
+a second or two and leaves the published marts as they are. A run with `{"full_refresh": true}` always builds.
+
+dbt runs once: `dbt.dbt_producer_watcher` runs `dbt build` of the whole project, tests included (Cosmos's
+watcher mode). Every model and seed is still a task of its own, rendered from the project's manifest
+(`dbt.<model>_run`, `dbt.<seed>_seed`), in the graph's order: it starts once the build has finished and
+reports its node's result from it, then the tests declared on that node. Node tasks do not run dbt
+themselves: a failing model, or a model whose test failed, fails its own task, with dbt's message (the
+failing test and its message) in the task's log. The identity resolution (`int_identity_resolution`, connected components
+with merge protection) is one of those nodes, in its place in the graph.
+
+The warehouse is DuckDB by default, so the DAG runs one task at a time (one writer per DuckDB file: the
+producer, or a cleared node task re-running its node); on PostgreSQL raise `max_active_tasks`. That cannot
+deadlock: node tasks wait for the build as downstream tasks of `dbt.dbt_producer_watcher`, not as sensors
+running beside it (Cosmos's default), so none holds the one slot while dbt runs, and none polls Airflow then.
 
 Runs are incremental: staging reads only the batches landed since the last run and stitching re-decides
 only the customers whose identifiers changed. Trigger the DAG with `{"full_refresh": true}` to rebuild
 everything from the whole lake (`dbt build --full-refresh`) after changing a model's columns, a
 normalisation rule or a seed; customer ids stay stable either way.
 
-**Triage a failure:** open the failed task's log for dbt's message (model error, or the failing test
-and its failing rows query). Fix the model or the data, then clear the task and its downstream tasks.
-A model that stops on "schema ... out of sync" needs a run with `full_refresh`.
+**Triage a failure:** open the failed node task's log for dbt's message (the model's error, or each failing
+test and its message); `dbt.dbt_producer_watcher` holds the whole build's log. Fix the model or the data,
+then trigger the DAG again: nothing was published, so the new run builds. dbt tasks do not retry: Cosmos
+runs one build per run (it skips a retried or cleared producer), and a cleared node task runs dbt for that
+node alone. A model that stops on "schema ... out of sync" needs a run with `full_refresh`.
 Analysts reproduce any node locally with `dbt build --select <model>` in `dbt_project/`.
 
 **Checks.** `check_pending_batches` first checks batches other loaders landed (a batch that fails a
-critical expectation is held, not read). After dbt, `check_marts` runs the golden suites: a critical
-failure fails that task with the suite, expectation, column and sample values, and nothing is
-published. `publish_marts` then swaps the new marts in for readers in one step and publishes the Assets
-`tessera.marts.golden_customers` and `tessera.marts.customer_xref`. Results: Data Docs under
-`$TESSERA_HOME/checks/` (`tessera check --marts` reruns the checks).
+critical expectation is held, not read). After dbt, `check_marts` runs the golden suites; it runs only if
+the whole `dbt build` succeeded. A critical failure fails that task with the suite, expectation, column and
+sample values, and nothing is published. `publish_marts` then swaps the new marts in for readers in one
+step, records what the build read from the lake (what `anything_new` compares with next time) and
+publishes the Assets `tessera.marts.golden_customers` and `tessera.marts.customer_xref`.
+Results: Data Docs under `$TESSERA_HOME/checks/` (`tessera check --marts` reruns the checks).
 """
 
 MART_ASSETS = (
@@ -162,13 +181,152 @@ def export_dbt_environment(context: dict[str, Any]) -> None:
     os.environ.update(dbt_environment(tessera_home()))
 
 
+def prepare_producer(context: dict[str, Any]) -> None:
+    """Run before the producer's `dbt build`: the dbt environment, and no copy of its results for a retry.
+    Cosmos can copy every result it writes to an Airflow Variable so a retried producer can restore them;
+    the producer never retries here, and that copy, rewritten whole after each result, made the build about
+    a quarter longer on the embedded default."""
+    from cosmos import settings
+
+    export_dbt_environment(context)
+    settings.enable_watcher_reliable_retry = False
+
+
+#: dbt events that only say a node is under way; node tasks read results.
+PROGRESS_EVENTS = frozenset({"NodeStart", "NodeCompiling", "NodeExecuting"})
+
+
+def results_only(parse: Callable[[str, Any], None]) -> Callable[[str, Any], None]:
+    """Cosmos's parser of dbt's JSON log lines, without the lines that only report a node under way: for
+    each it writes the node's latest event to XCom (a call to Airflow's API), about 800 calls per build of
+    this project that nothing reads. Results, errors and every logged message still reach the parser."""
+
+    def parse_results(line: str, extra_kwargs: Any) -> None:
+        try:
+            name = json.loads(line).get("info", {}).get("name")
+        except (ValueError, AttributeError):
+            name = None
+        if name not in PROGRESS_EVENTS:
+            parse(line, extra_kwargs)
+
+    return parse_results
+
+
+def node_tests(manifest: Path) -> dict[str, tuple[str, ...]]:
+    """The data tests each model or seed answers for, by its unique id: those declared on it (dbt's
+    `attached_node`: a relationships test belongs to the model that declares it, not to the one it refers
+    to), and every test of that node alone (a singular test). Unit tests are not part of a production build."""
+    document = json.loads(manifest.read_text())
+    tests: dict[str, list[str]] = {}
+    for uid, node in sorted(document["nodes"].items()):
+        if node["resource_type"] != "test":
+            continue
+        parents = node.get("depends_on", {}).get("nodes", [])
+        owner = node.get("attached_node") or (parents[0] if len(parents) == 1 else None)
+        if owner:
+            tests.setdefault(owner, []).append(uid)
+    return {owner: tuple(uids) for owner, uids in tests.items()}
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class NodeTestsFailed(Exception):
+    """A model or seed was built, but a test of it failed in the build."""
+
+
+def failed_node_tests(context: dict[str, Any], tests: dict[str, tuple[str, ...]]) -> list[str]:
+    """The tests of a node task's model or seed that failed in the build, each logged with dbt's message.
+    Each test's last dbt event is in XCom: its result, or the report dbt writes after a failure (no status)."""
+    from cosmos.operators._watcher.aggregation import get_tests_status_xcom_key
+    from cosmos.operators._watcher.state import DBT_FAILED_STATUSES, get_dbt_event_xcom_key
+
+    task, ti = context["task"], context["ti"]
+    node = getattr(task, "model_unique_id", None)
+    if not tests.get(node):
+        return []
+    producer = task.producer_task_id
+    if ti.xcom_pull(task_ids=producer, key=get_tests_status_xcom_key(node)) == "pass":
+        return []  # every data test on the node passed
+    failed = []
+    for test in tests[node]:
+        event = ti.xcom_pull(task_ids=producer, key=get_dbt_event_xcom_key(test))
+        status = str(event.get("status")) if event else "not run"
+        if status in DBT_FAILED_STATUSES or status == "None":
+            failed.append(test)
+            task.log.error("%s failed: %s", test, _ANSI.sub("", event.get("msg") or "(no message)"))
+    return failed
+
+
+def report_node_tests(tests: dict[str, tuple[str, ...]]) -> Callable[..., None]:
+    """After a node task found its model or seed built: fail it if a test of that node failed in the build,
+    with each failing test and dbt's message in its log, as `dbt build --select <model>` would."""
+
+    def check_tests(context: dict[str, Any], result: Any = None) -> None:
+        failed = failed_node_tests(context, tests)
+        if failed:
+            raise NodeTestsFailed(
+                f"{len(failed)} test(s) of {context['task'].model_unique_id} failed in the build: {', '.join(failed)};"
+                f" dbt's messages are above, and the whole build's log is in {context['task'].producer_task_id}"
+            )
+
+    return check_tests
+
+
+def log_node_tests(tests: dict[str, tuple[str, ...]]) -> Callable[..., None]:
+    """When a node task fails: log the tests of its node that failed (a failed unit test stops its model);
+    `report_node_tests` has logged them already when they are why it failed."""
+
+    def log_failed(context: dict[str, Any]) -> None:
+        if not isinstance(context.get("exception"), NodeTestsFailed):
+            failed_node_tests(context, tests)
+
+    return log_failed
+
+
+def mirror_after_build(group, upstream) -> None:
+    """Start the node tasks of a watcher-mode `DbtTaskGroup` once its producer (`dbt build`) has finished.
+
+    Cosmos starts them beside the producer, as deferrable sensors polling its results. Here the producer runs
+    after `upstream`, and the node tasks without an upstream node (the seeds, the first models) wait for it as
+    downstream tasks that run whether it succeeded or failed (`one_done`), so each reports its node's result;
+    when the producer did not run (skipped, or its upstream failed) they do not run either. No node task ever
+    waits beside the build: none takes the slot it needs (the DAG runs one task at a time on DuckDB, and
+    `dag.test()` always does, so a sensor started first would wait forever), and none polls Airflow meanwhile.
+
+    The producer builds data tests too (Cosmos leaves them out of a build whose tests are not rendered as
+    tasks), not unit tests (`PRODUCTION_BUILD_FLAGS`), and keeps its XCom writes to results (`results_only`).
+    A node task that finds no result for its node (the build stopped before it) fails, pointing at the
+    producer's log, instead of running dbt for its node."""
+    from airflow.sdk import TriggerRule
+    from cosmos.constants import PRODUCER_WATCHER_DONE_TASK_ID, PRODUCER_WATCHER_TASK_ID
+
+    from tessera.dbt_runner import PRODUCTION_BUILD_FLAGS
+
+    producer = group.tasks_map[PRODUCER_WATCHER_TASK_ID]
+    producer.dbt_cmd_flags = list(PRODUCTION_BUILD_FLAGS)
+    parser = producer._make_parse_callable
+    producer._make_parse_callable = lambda: results_only(parser())
+    done = group.tasks_map[PRODUCER_WATCHER_DONE_TASK_ID]
+    nodes = [t for t in group.iter_tasks() if t not in (producer, done)]
+    roots = [t for t in nodes if not t.upstream_task_ids]
+    for node in nodes:
+        # Cosmos runs dbt for a node whose first look finds no result and a failed producer.
+        node.poke_retry_number = 1
+    upstream >> producer
+    for node in roots:
+        producer >> node
+        node.trigger_rule = TriggerRule.ONE_DONE
+
+
 def transform_dag(sources: Registry | None = None):
-    """The transform DAG: the dbt project as a Cosmos task group, scheduled on every raw stream's Asset."""
+    """The transform DAG: the dbt project as a Cosmos task group (one `dbt build`, a task per model and
+    seed), scheduled on every raw stream's Asset, skipped when nothing new landed since the last publication."""
     from functools import reduce
     from operator import and_
 
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-    from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+    from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
     from tessera.activation.activations import segment_models
     from tessera.resources import dbt_project_dir, manifest_path
@@ -198,6 +356,7 @@ def transform_dag(sources: Registry | None = None):
         },
     )
     def transform():
+        tests = node_tests(manifest)
         dbt = DbtTaskGroup(
             group_id="dbt",
             project_config=ProjectConfig(dbt_project_path=project, manifest_path=manifest),
@@ -208,17 +367,26 @@ def transform_dag(sources: Registry | None = None):
                 load_method=LoadMode.DBT_MANIFEST,
                 # Exposures say who consumes a segment (dbt docs lineage); the activation DAGs sync them.
                 exclude=["resource_type:exposure"],
-                test_behavior=TestBehavior.BUILD,
-                # A test on two models (relationships) runs once both are built, as its own task.
-                should_detach_multiple_parents_tests=True,
+                # A task per model and seed; its tests are reported by it (`report_node_tests`).
+                test_behavior=TestBehavior.NONE,
                 emit_datasets=False,
             ),
-            execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
-            # Templated per run: a manual run with {"full_refresh": true} passes --full-refresh to every node.
+            # One `dbt build`, in-process, in the producer task; the node tasks report its results.
+            execution_config=ExecutionConfig(
+                execution_mode=ExecutionMode.WATCHER,
+                invocation_mode=InvocationMode.DBT_RUNNER,
+                setup_operator_args={"pre_execute": prepare_producer},
+            ),
+            # Templated per run: a manual run with {"full_refresh": true} builds with --full-refresh.
             operator_args={
                 "install_deps": False,
                 "full_refresh": "{{ params.full_refresh }}",
                 "pre_execute": export_dbt_environment,
+                "post_execute": report_node_tests(tests),
+                "on_failure_callback": [on_task_failure, log_node_tests(tests)],
+                # A retried producer is skipped by Cosmos (one build per run), and a retried node task would
+                # run dbt for its node: a failed build is fixed, then built again by a new run.
+                "retries": 0,
             },
         )
 
@@ -229,6 +397,16 @@ def transform_dag(sources: Registry | None = None):
 
             return check_pending_batches()
 
+        @task.short_circuit
+        def anything_new(params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+            """What the build will read, or None (everything downstream skipped) when it is what the published
+            build read. A full refresh always builds."""
+            from tessera.home import tessera_home
+            from tessera.lake_snapshot import anything_new
+
+            snapshot, changed = anything_new(tessera_home())
+            return snapshot.to_dict() if changed or (params or {}).get("full_refresh") else None
+
         @task(retries=0)
         def check_marts() -> dict[str, Any]:
             """A critical failure stops here: nothing is published from marts that failed their checks."""
@@ -237,13 +415,18 @@ def transform_dag(sources: Registry | None = None):
             return check_built_marts()
 
         @task(outlets=[*MART_ASSETS, *(segment_asset(name) for name in segment_models(manifest))])
-        def publish_marts() -> dict[str, Any]:
+        def publish_marts(read: dict[str, Any]) -> dict[str, Any]:
+            """Readers get the checked marts in one step; what the build read is kept for the next `anything_new`."""
             from tessera.home import tessera_home
+            from tessera.lake_snapshot import LakeSnapshot
             from tessera.publication import publish_warehouse
 
-            return publish_warehouse(tessera_home()).summary()
+            return publish_warehouse(tessera_home(), lake=LakeSnapshot.from_dict(read)).summary()
 
-        check_pending_batches() >> dbt >> check_marts() >> publish_marts()
+        read = anything_new()
+        check_pending_batches() >> read
+        mirror_after_build(dbt, upstream=read)
+        dbt >> check_marts() >> publish_marts(read)
 
     return transform()
 

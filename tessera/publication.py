@@ -13,6 +13,9 @@ against about 30 s per GB (DuckDB re-encodes every row), and it keeps the file e
 (views, types, the intermediate tables `tessera explain` and matcher training read). Why, and the
 measurements: docs/architecture.md, "Publishing the marts".
 
+The manifest also keeps what the published build read (`lake`, a `tessera.lake_snapshot` taken before dbt
+ran), so the next transform can tell that nothing new has landed since and skip its build.
+
 Crash-safe and idempotent: the copy is written under a temporary name (`*.partial`) and fsynced before
 the rename, so a kill at any point leaves the previous published file whole; the next publication
 removes the leftover and starts again. Publications are serialised by a lock file beside the published
@@ -32,9 +35,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tessera.home import TesseraHome
+
+if TYPE_CHECKING:
+    from tessera.lake_snapshot import LakeSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +93,13 @@ class PublishedWarehouse:
         )
 
 
-def publish_warehouse(home: TesseraHome) -> PublishedWarehouse:
+def publish_warehouse(home: TesseraHome, lake: LakeSnapshot | None = None) -> PublishedWarehouse:
     """Swap the working warehouse in for readers, in one step. Call it only after a build finished and its
     checks passed: it refuses while another process has the working file open, and it discards its copy
-    (raising `WarehouseChanged`) if the file changed while it was being copied."""
+    (raising `WarehouseChanged`) if the file changed while it was being copied.
+
+    `lake` is what the build read, taken before it ran; the manifest keeps it for the next run to compare
+    with. Without one the manifest records none, and the next run builds whatever it finds."""
     working, target = home.warehouse, published_path(home)
     if not working.exists():
         raise FileNotFoundError(f"no working warehouse at {working}: run `tessera transform` first")
@@ -116,6 +125,8 @@ def publish_warehouse(home: TesseraHome) -> PublishedWarehouse:
             )
             # The inode says which file the manifest describes: the copy keeps its inode through the rename.
             document = {**published.summary(), "inode": partial.stat().st_ino}
+            if lake is not None:
+                document["lake"] = lake.to_dict()
             _write_durably(_partial(manifest), json.dumps(document, indent=2) + "\n")
         except Exception:
             remove_leftovers(home)
@@ -142,11 +153,24 @@ def publish_warehouse(home: TesseraHome) -> PublishedWarehouse:
 def last_publication(home: TesseraHome) -> PublishedWarehouse | None:
     """What the manifest says was published last, or None when nothing was (or the manifest is not the
     published file's: a kill between the two renames leaves the previous manifest until the next publication)."""
+    document = _published_document(home)
+    return PublishedWarehouse.from_summary(document) if document else None
+
+
+def published_lake_snapshot(home: TesseraHome) -> dict[str, Any] | None:
+    """What the published build read from the lake, as its publication recorded it (`tessera.lake_snapshot`),
+    or None when nothing was published with one."""
+    document = _published_document(home)
+    return document.get("lake") if document else None
+
+
+def _published_document(home: TesseraHome) -> dict[str, Any] | None:
+    """The manifest's document, if it describes the published file (the inode it names is the file's)."""
     target, manifest = published_path(home), manifest_path(home)
     if not (target.exists() and manifest.exists()):
         return None
     document = json.loads(manifest.read_text())
-    return PublishedWarehouse.from_summary(document) if document.get("inode") == target.stat().st_ino else None
+    return document if document.get("inode") == target.stat().st_ino else None
 
 
 def checkpoint(working: Path) -> tuple[int, int, int]:

@@ -3,6 +3,7 @@ fixed vocabulary, retries on network tasks, and extract DAGs publish an Asset pe
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -15,6 +16,7 @@ from tessera.resources import dags_folder
 pytestmark = pytest.mark.unit
 
 DAGS = dags_folder()
+PRODUCER = "dbt.dbt_producer_watcher"
 
 
 @pytest.fixture(scope="module")
@@ -70,25 +72,80 @@ def test_extract_dags_use_data_intervals_retries_and_assets(dagbag):
 def test_the_transform_dag_runs_incrementally_unless_asked_for_a_full_refresh(dagbag):
     dag = dagbag.dags["tessera_transform"]
     assert dag.params["full_refresh"] is False
-    builds = [t for t in dag.tasks if t.task_id.endswith(("_model_build", "_seed_build"))]
-    assert builds and all(t.full_refresh == "{{ params.full_refresh }}" for t in builds)
-    assert "full_refresh" in builds[0].template_fields
+    producer = dag.get_task(PRODUCER)
+    assert producer.full_refresh == "{{ params.full_refresh }}" and "full_refresh" in producer.template_fields
 
 
 def test_the_transform_dag_checks_batches_first_and_publishes_only_checked_marts(dagbag):
     dag = dagbag.dags["tessera_transform"]
-    first, check, publish = (dag.get_task(t) for t in ("check_pending_batches", "check_marts", "publish_marts"))
+    first, new, check, publish = (
+        dag.get_task(t) for t in ("check_pending_batches", "anything_new", "check_marts", "publish_marts")
+    )
+    assert not first.upstream_task_ids and new.upstream_task_ids == {first.task_id}
+    assert dag.get_task(PRODUCER).upstream_task_ids == {new.task_id}
     dbt_tasks = {t.task_id for t in dag.tasks if t.task_id.startswith("dbt.")}
-    roots = [dag.get_task(t) for t in dbt_tasks if not dag.get_task(t).upstream_task_ids & dbt_tasks]
-    assert roots and all(t.upstream_task_ids == {first.task_id} for t in roots)
-    assert check.upstream_task_ids and check.upstream_task_ids <= dbt_tasks
-    assert publish.upstream_task_ids == {"check_marts"} and check.retries == 0
+    # The mart checks wait for the whole build (the producer's end) and for every node task.
+    assert f"{PRODUCER}_done" in check.upstream_task_ids <= dbt_tasks and check.retries == 0
+    assert {t.task_id for t in dag.get_task(f"{PRODUCER}_done").get_flat_relatives(upstream=False)} == {
+        "check_marts",
+        "publish_marts",
+    }
+    # Published with what `anything_new` found the build would read.
+    assert publish.upstream_task_ids == {"check_marts", "anything_new"}
     segments = {"lapsed_vips", "engaged_no_purchase", "new_loyalty_members", "one_time_buyers"}
     assert {a.uri for a in publish.outlets} == {
         "tessera://warehouse/marts/golden_customers",
         "tessera://warehouse/marts/customer_xref",
         *(f"tessera://warehouse/segments/{name}" for name in segments),
     }
+
+
+def test_the_transform_dag_runs_dbt_once_and_shows_each_model_and_seed_as_a_task(dagbag, dbt_manifest):
+    from cosmos.operators.watcher import DbtConsumerWatcherSensor, DbtProducerWatcherOperator
+
+    from tessera.orchestration import export_dbt_environment, prepare_producer
+
+    dag = dagbag.dags["tessera_transform"]
+    producer = dag.get_task(PRODUCER)
+    # One `dbt build` of everything but the exposures, tests included (no `--resource-type`), never retried.
+    assert isinstance(producer, DbtProducerWatcherOperator) and producer.base_cmd == ["build"]
+    assert producer.exclude == "resource_type:exposure" and "--resource-type" not in producer.dbt_cmd_flags
+    assert producer.retries == 0 and producer._pre_execute_hook is prepare_producer
+    manifest = json.loads(dbt_manifest.read_text())
+    built = {uid for uid, n in manifest["nodes"].items() if n["resource_type"] in ("model", "seed")}
+    nodes = [t for t in dag.tasks if t.task_id.startswith("dbt.") and t.task_id not in (PRODUCER, f"{PRODUCER}_done")]
+    assert all(isinstance(t, DbtConsumerWatcherSensor) for t in nodes)
+    assert sorted(t.model_unique_id for t in nodes) == sorted(built)
+    for task in nodes:
+        assert task.retries == 0 and task._pre_execute_hook is export_dbt_environment
+        assert task.on_failure_callback and task._post_execute_hook
+        # Every node task starts once the build has finished, so none waits beside it (DuckDB has one
+        # writer, and `max_active_tasks` could leave the producer no slot); one without an upstream node
+        # runs whether the build succeeded or failed, to report its node's result.
+        assert PRODUCER in {t.task_id for t in task.get_flat_relatives(upstream=True)}
+        if not task.upstream_task_ids - {PRODUCER}:
+            assert task.upstream_task_ids == {PRODUCER} and task.trigger_rule == "one_done"
+    # One task at a time on DuckDB (one writer per file): no deadlock, since no node task waits beside the build.
+    assert dag.max_active_tasks == 1
+    assert dag.get_task("dbt.int_identity_resolution_run").upstream_task_ids == {
+        "dbt.int_identity_edge_screening_run",
+        "dbt.identity_rules_seed",
+    }
+
+
+def test_each_node_task_answers_for_the_tests_declared_on_its_node(dbt_manifest):
+    from tessera.orchestration import node_tests
+
+    tests = node_tests(dbt_manifest)
+    manifest = json.loads(dbt_manifest.read_text())
+    every = {uid for uid, n in manifest["nodes"].items() if n["resource_type"] == "test"}
+    assert sorted(uid for uids in tests.values() for uid in uids) == sorted(every)  # each test, once
+    # A relationships test belongs to the segment that declares it, not to the mart it refers to.
+    relationship = next(uid for uid in every if uid.startswith("test.tessera.relationships_lapsed_vips_customer_id"))
+    assert relationship in tests["model.tessera.lapsed_vips"]
+    assert relationship not in tests["model.tessera.golden_customers"]
+    assert not any(uid.startswith("unit_test.") for uids in tests.values() for uid in uids)  # not in production
+    assert "test.tessera.junk_placeholders_survive_seed_loading" in tests["seed.tessera.junk_values"]
 
 
 def test_each_segment_has_an_activation_dag_with_a_task_per_destination(dagbag):

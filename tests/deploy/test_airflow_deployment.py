@@ -84,7 +84,7 @@ def test_the_wheel_deployed_on_airflow_extracts_on_schedule_and_the_assets_trigg
         (transform_run,) = airflow.wait_for(
             "the Asset-triggered tessera_transform run to succeed",
             lambda: _finished(airflow, ["tessera_transform"]),
-            timeout=600,  # ~40 node tasks, each a task start on a shared machine
+            timeout=600,  # one dbt build, then ~45 node tasks, each a task start on a shared machine
             every=3,
         )["tessera_transform"]
         log.info("%.0fs: transform run succeeded", time.monotonic() - started)
