@@ -5,11 +5,7 @@
 -#}
 {%- set settings = var('segments') -%}
 
-with customers as (
-    select * from {{ ref('golden_customers') }}
-),
-
-xref as (
+with xref as (
     select * from {{ ref('customer_xref') }}
 ),
 
