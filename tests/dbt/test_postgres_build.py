@@ -73,11 +73,13 @@ class Build:
     blocklist: pd.DataFrame | None = None
     junk_values: set[tuple[str, str]] = field(default_factory=set)
     reloaded: list = field(default_factory=list)
+    unit_tests: object = None  # a production build leaves them out: they ran on their own
 
     def statuses(self) -> dict[str, Counter]:
         by_type: dict[str, Counter] = defaultdict(Counter)
-        for node_result in self.result.result.results:
-            by_type[str(node_result.node.resource_type)][str(node_result.status)] += 1
+        for run in (self.result, self.unit_tests):
+            for node_result in run.result.results if run else ():
+                by_type[str(node_result.node.resource_type)][str(node_result.status)] += 1
         return by_type
 
     def node(self, name: str):
@@ -117,6 +119,7 @@ def builds(tmp_path_factory) -> dict[str, Build]:
         started = time.monotonic()
         result = run_transform(home, target="postgres")
         postgres = Build("postgres", result, time.monotonic() - started)
+        postgres.unit_tests = run_dbt(["test", "--select", "test_type:unit"], home, target="postgres")
         with connect(env) as conn:
             read_build(postgres, lambda sql: pd.DataFrame(_fetch(conn, sql)))
         postgres.reloaded = load_lake(home)
