@@ -86,6 +86,16 @@ def incremental_nodes(home: TesseraHome) -> set[str]:
     }
 
 
+def compiled_tests(home: TesseraHome) -> dict[str, str]:
+    """The SQL each data test of the last build ran, by test name."""
+    results = json.loads((dbt_artifacts_dir(home) / "target" / "run_results.json").read_text())
+    return {
+        r["unique_id"].split(".")[2]: r.get("compiled_code") or ""
+        for r in results["results"]
+        if r["unique_id"].startswith("test.")
+    }
+
+
 def last_run_log(home: TesseraHome) -> str:
     log = (dbt_artifacts_dir(home) / "logs" / "dbt.log").read_text(encoding="utf-8", errors="replace")
     return log.rsplit("Running with", 1)[-1]
@@ -111,6 +121,12 @@ def test_daily_incremental_runs_equal_a_full_refresh(tmp_path, world, customers,
                 ) <= incremental_nodes(home)
                 log = last_run_log(home)
                 assert "matching: scored the pairs of new and changed profile records" in log
+                # Tests on the customer models check the customers the run rebuilt; tests elsewhere, every row.
+                tests = compiled_tests(home)
+                assert "changes.rebuilt_all" in tests["unique_golden_customers_customer_id"]
+                assert "changes.rebuilt_all" in tests["not_null_int_customer_activity_customer_id"]
+                assert "changes.rebuilt_all" not in tests["not_null_customer_merges_old_customer_id"]
+                assert "changes.rebuilt_all" not in tests["unique_stg_crm__contacts_contact_id"]
                 rebuilt = re.search(r"customer models: rebuilding (\d+) customers changed", log)
                 assert rebuilt, "the customer models did not say which customers they rebuild"
                 with duckdb.connect(str(home.warehouse), read_only=True) as con:

@@ -87,7 +87,7 @@
     {%- set models = [] -%}
     {%- for node in graph.nodes.values() -%}
         {%- if node.resource_type == 'model' and node.config.materialized == 'incremental'
-            and 'model.tessera.int_customer_changes' in node.depends_on.nodes -%}
+            and 'model.' ~ project_name ~ '.int_customer_changes' in node.depends_on.nodes -%}
             {%- do models.append(node) -%}
         {%- endif -%}
     {%- endfor -%}
