@@ -96,12 +96,20 @@
 
 {#- Whether `relation` is built by one of the customer models. #}
 {% macro is_customer_model(relation) -%}
-    {%- for node in customer_models() -%}
-        {%- if node.alias | lower == relation.identifier | lower and node.schema | lower == relation.schema | lower -%}
-            {%- do return(true) -%}
-        {%- endif -%}
-    {%- endfor -%}
-    {%- do return(false) -%}
+    {%- set node = model_node(relation) -%}
+    {%- do return(node is not none and node.unique_id in customer_models() | map(attribute='unique_id') | list) -%}
+{%- endmacro %}
+
+{#- The staging models whose newest `_visible_at` (their watermark) int_customer_changes records each run. #}
+{% macro watermarked_staging_models() -%}
+    {%- do return([
+        'stg_crm__contacts',
+        'stg_email__subscribers',
+        'stg_email__events',
+        'stg_pos__loyalty_members',
+        'stg_pos__transactions',
+        'stg_web__events',
+    ]) -%}
 {%- endmacro %}
 
 {#-

@@ -23,14 +23,7 @@
 ) }}
 
 {%- set run_at = "cast('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f') ~ "' as " ~ dbt.type_timestamp() ~ ")" %}
-{%- set staging = [
-    'stg_crm__contacts',
-    'stg_email__subscribers',
-    'stg_email__events',
-    'stg_pos__loyalty_members',
-    'stg_pos__transactions',
-    'stg_web__events',
-] %}
+{%- set staging = watermarked_staging_models() %}
 -- depends_on: {{ ref('int_customer_records') }}
 -- depends_on: {{ ref('int_customer_id_history') }}
 

@@ -2,13 +2,15 @@
     Web events with what their user agent and IP address say about the visitor: device type,
     browser, operating system and country. Computed on DuckDB by Python functions
     (transforms/enrichment/web_events.py); NULL on engines without them (see macros/enrichment/).
-    Incremental like staging: a run enriches only the events staged since the previous run.
+    Incremental like staging: a run enriches only the events staged since the previous run, and its data
+    tests check those (`new_rows_of`, macros/tests/get_where_subquery.sql).
 -#}
 {{ config(
     materialized='incremental',
     unique_key='message_id',
     incremental_strategy='delete+insert',
-    on_schema_change='fail'
+    on_schema_change='fail',
+    meta={'new_rows_of': 'stg_web__events'},
 ) }}
 
 with events as (
