@@ -50,10 +50,30 @@ STRUCTURE = (
 #: What an edge carries along: a change here only rewrites the edge's record.
 PAYLOAD = ("record_id", "observed_at", "match_probability", "match_detail", "reason")
 
-_TARGET = (
-    f"case when identifier_type = '{RECORD}' then identifier_value "
-    "else chr(31) || identifier_type || chr(31) || identifier_value end"
-)
+#: An edge's endpoint identity: the record itself for a match edge, else the identifier value.
+_EDGE_KEY = ("record_key", "identifier_type", "identifier_value")
+
+
+def _target(alias: str) -> str:
+    """The node an edge of `alias` points to: another record (a match edge), or an identifier value."""
+    return (
+        f"case when {alias}.identifier_type = '{RECORD}' then {alias}.identifier_value "
+        f"else chr(31) || {alias}.identifier_type || chr(31) || {alias}.identifier_value end"
+    )
+
+
+def _components_of(previous: str, nodes: str) -> str:
+    """The previous component of each node in the table `nodes` (column `node`) that was in one: a record's
+    customer, or the customer of a value that some edge stitched."""
+    return f"""
+        select distinct prev.record_key as node, prev.customer_key as component
+        from {previous} as prev
+        where prev.record_key in (select node from {nodes})
+        union
+        select distinct {_target("prev")} as node, prev.customer_key as component
+        from {previous} as prev
+        where prev.decision = '{STITCHED}' and {_target("prev")} in (select node from {nodes})
+    """
 
 
 @dataclass(frozen=True)
@@ -87,59 +107,72 @@ def restitch(
     with `decided_at`. Re-stitched edges get `decided_at`; refreshed ones keep their previous time.
     """
     with _scratch(con) as t:
-        con.execute(f"create temp table {t}_cur as select *, {_TARGET} as target_node from {screened}")
         # The previous edges as screening saw them: limits are stitching's own decision.
-        con.execute(
-            f"""
-            create temp table {t}_prev as
+        as_screened = f"""
             select
                 * replace (
                     case when decision = '{OVER_LIMIT}' then '{STITCHED}' else decision end as decision,
                     case when decision = '{OVER_LIMIT}' then null else reason end as reason
-                ),
-                decision as final_decision,
-                reason as final_reason,
-                {_TARGET} as target_node
+                )
             from {previous}
+        """
+        # One pass over both sides, joined by the edge's identity: which edges changed in structure (or
+        # appeared, or vanished), and which only in payload.
+        same = " and ".join(f"cur.{c} is not distinct from prev.{c}" for c in STRUCTURE if c not in _EDGE_KEY)
+        same_payload = " and ".join(f"cur.{c} is not distinct from prev.{c}" for c in PAYLOAD)
+        on = " and ".join(f"cur.{c} = prev.{c}" for c in _EDGE_KEY)
+        con.execute(
+            f"""
+            create temp table {t}_diff as
+            select
+                coalesce(cur.record_key, prev.record_key) as record_key,
+                coalesce(cur.identifier_type, prev.identifier_type) as identifier_type,
+                coalesce(cur.identifier_value, prev.identifier_value) as identifier_value,
+                cur.record_key is null or prev.record_key is null or not ({same}) as structure_changed
+            from {screened} as cur
+            full outer join ({as_screened}) as prev on {on}
+            where cur.record_key is null or prev.record_key is null or not ({same} and {same_payload})
             """
         )
-        structure = ", ".join([*STRUCTURE, "target_node"])
         con.execute(
             f"""
             create temp table {t}_changed as
-            select record_key, target_node from (
-                (select {structure} from {t}_cur except select {structure} from {t}_prev)
-                union all
-                (select {structure} from {t}_prev except select {structure} from {t}_cur)
-            )
+            select record_key, {_target(t + "_diff")} as target_node from {t}_diff where structure_changed
             """
         )
-        # Which previous component each node was in: a record's customer, a value's stitched customer.
+        # Which previous component each changed node was in: a record's customer, a value's stitched customer.
         con.execute(
             f"""
-            create temp table {t}_node_component as
-            select distinct record_key as node, customer_key as component from {t}_prev
-            union
-            select distinct target_node, customer_key from {t}_prev where final_decision = '{STITCHED}'
+            create temp table {t}_nodes as
+            select record_key as node from {t}_changed union select target_node from {t}_changed
             """
         )
+        con.execute(f"create temp table {t}_node_component as {_components_of(previous, f'{t}_nodes')}")
         # Units of the previous graph: a component, or a node that was in none (new, or only refused).
         con.execute(
             f"""
             create temp table {t}_units as
             select distinct coalesce(c.component, n.node) as unit
-            from (select record_key as node from {t}_changed union select target_node from {t}_changed) as n
+            from {t}_nodes as n
             left join {t}_node_component as c on c.node = n.node
             """
         )
         # Components joined through edges refused for a limit were one raw component: widen to all of it.
         con.execute(
             f"""
+            create temp table {t}_refused as
+            select customer_key, {_target("prev")} as target_node
+            from {previous} as prev
+            where prev.decision = '{OVER_LIMIT}'
+            """
+        )
+        con.execute(f"create temp table {t}_refused_nodes as select distinct target_node as node from {t}_refused")
+        con.execute(
+            f"""
             create temp table {t}_refused_links as
             select distinct r.customer_key as a, coalesce(c.component, r.target_node) as b
-            from {t}_prev as r
-            left join {t}_node_component as c on c.node = r.target_node
-            where r.final_decision = '{OVER_LIMIT}'
+            from {t}_refused as r
+            left join ({_components_of(previous, f"{t}_refused_nodes")}) as c on c.node = r.target_node
             """
         )
         while True:
@@ -158,45 +191,40 @@ def restitch(
         con.execute(
             f"""
             create temp table {t}_affected as
-            select record_key from {t}_prev where customer_key in (select unit from {t}_units)
+            select record_key from {previous} where customer_key in (select unit from {t}_units)
             union
             select record_key from {t}_changed
             union
-            select target_node from {t}_changed where target_node in (select record_key from {t}_cur)
+            select target_node from {t}_changed where target_node in (select record_key from {screened})
             """
         )
 
         part = con.sql(
-            f"select * exclude (target_node) from {t}_cur where record_key in (select record_key from {t}_affected)"
+            f"select * from {screened} as cur where cur.record_key in (select record_key from {t}_affected)"
         ).to_arrow_table()
         parts = []
         if part.num_rows:
             con.register(f"{t}_stitched", _decided(stitch(part, rules), decided_at))
             parts.append(f"select * from {t}_stitched")
 
-        everything = ", ".join([*STRUCTURE, *PAYLOAD])
+        # Records outside that part whose edges changed only in payload keep their decisions.
         con.execute(
             f"""
             create temp table {t}_refreshed as
-            select distinct record_key from (
-                select {everything} from {t}_cur except select {everything} from {t}_prev
-            )
-            where record_key not in (select record_key from {t}_affected)
+            select distinct record_key from {t}_diff
+            where not structure_changed and record_key not in (select record_key from {t}_affected)
             """
         )
         parts.append(
             f"""
             select
-                cur.* exclude (target_node, decision, reason),
-                prev.final_decision as decision,
-                case when prev.final_decision = '{OVER_LIMIT}' then prev.final_reason else cur.reason end as reason,
+                cur.* exclude (decision, reason),
+                prev.decision,
+                case when prev.decision = '{OVER_LIMIT}' then prev.reason else cur.reason end as reason,
                 prev.customer_key,
                 prev.decided_at
-            from {t}_cur as cur
-            inner join {t}_prev as prev
-                on prev.record_key = cur.record_key
-                and prev.identifier_type = cur.identifier_type
-                and prev.identifier_value = cur.identifier_value
+            from {screened} as cur
+            inner join {previous} as prev on {on}
             where cur.record_key in (select record_key from {t}_refreshed)
             """
         )
@@ -204,7 +232,7 @@ def restitch(
             f"""
             select distinct record_key, '{REMOVED}' as decision
             from {t}_affected
-            where record_key not in (select record_key from {t}_cur)
+            where record_key not in (select record_key from {screened})
             """
         )
         typed = f"select * from {previous} where false"
@@ -213,9 +241,9 @@ def restitch(
         counts = con.execute(
             f"""
             select
-                (select count(*) from {t}_affected where record_key in (select record_key from {t}_cur)),
+                (select count(*) from {t}_affected where record_key in (select record_key from {screened})),
                 (select count(*) from {t}_refreshed),
-                (select count(distinct record_key) from {t}_cur)
+                (select count(distinct record_key) from {screened})
             """
         ).fetchall()[0]
         if part.num_rows:
