@@ -2,12 +2,13 @@
 
 `python -m benchmarks.incremental` takes the transform benchmark's world and landed lake per scale
 (built only if not there), and makes a private copy of both, so the shared ones never change. On the
-copy it builds the warehouse once (day 0), advances the copied world by one day and lands that day
-with the connectors, as a daily pipeline run does. Then, from the same day-0 warehouse each time, it
-times `tessera.dbt_runner.run_transform` twice, taking turns: the **incremental** run (staging reads only
-the batches landed since the last run, stitching re-stitches only the components whose edges changed)
-and a **full refresh** of the same lake (`--full-refresh`). The ratio of the two says what a daily run
-saves, on this machine today, so figures from a shared, noisy machine stay comparable from run to run.
+copy it builds the warehouse once (day 0), advances the copied world by one day and lands that day (or
+its first `--hours`; 6 hours are about 1 % of a month's lake) with the connectors, as a daily pipeline
+run does. Then, from the same day-0 warehouse each time, it times `tessera.dbt_runner.run_transform`
+twice, taking turns: the **incremental** run (staging reads only the batches landed since the last run,
+stitching re-stitches only the components whose edges changed) and a **full refresh** of the same lake
+(`--full-refresh`). The ratio of the two says what a daily run saves, on this machine today, so figures
+from a shared, noisy machine stay comparable from run to run.
 
 Every measured run is a child process of its own (`benchmarks/harness/children.py`), so its peak
 memory is its own.
@@ -15,14 +16,16 @@ memory is its own.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,7 @@ from benchmarks.harness.build_stages import (
 from benchmarks.harness.children import run_child
 from benchmarks.harness.command import BenchmarkError
 from benchmarks.harness.landing import Lake, land_streams, prepare_lake, warm_lake
+from benchmarks.harness.options import positive_int
 from benchmarks.harness.probes import peak_memory_mb
 from benchmarks.harness.scales import ScaleBenchmark
 from benchmarks.harness.tables import Table, ratio, ratio_cell, share_cell
@@ -171,9 +175,10 @@ class NextDay:
         return sum(s["quarantined"] for s in self.streams.values())
 
 
-def prepare_next_day(workdir: Path, world: World, lake: Lake) -> NextDay:
+def prepare_next_day(workdir: Path, world: World, lake: Lake, hours: int = 24) -> NextDay:
     """Copy the world and the landed home, build the warehouse on the copy (day 0), keep that
-    warehouse, then advance the copied world one day and land the day into the copied lake.
+    warehouse, then advance the copied world one day and land the first `hours` of the day into the
+    copied lake.
 
     Made again on every run: a day-0 warehouse kept from an earlier run may have been built by other
     code than the runs measured now."""
@@ -199,7 +204,8 @@ def prepare_next_day(workdir: Path, world: World, lake: Lake) -> NextDay:
     sim = Simulator.open(sim_dir)
     day_start = sim.clock
     sim.advance(days=1)
-    day = replace(world, sim_dir=sim_dir, clock=sim.clock, setup="advanced", setup_seconds=0.0)
+    end = min(sim.clock, day_start + timedelta(hours=hours))
+    day = replace(world, sim_dir=sim_dir, clock=end, setup="advanced", setup_seconds=0.0)
     log.info("  world copy advanced to %s; landing the day [%s, %s)…", day.clock.isoformat(), day_start, day.clock)
     streams = land_streams(day, home, day_start)
     next_day = NextDay(root, home, sim_dir, day_start, day.clock, day0, streams, time.perf_counter() - started)
@@ -405,11 +411,14 @@ def readme_tables(report: dict[str, Any]) -> dict[str, Table]:
     return {**tables, "scales": scales_table(report["results"])}
 
 
-def run_scale(workdir: Path, customers: int, seed: int, repeat: int, shape: str = DEFAULT_WORLD) -> dict[str, Any]:
-    """World (of `shape`), lake, the private copy a day later, and every measured run at one scale; its summary."""
+def run_scale(
+    workdir: Path, customers: int, seed: int, repeat: int, shape: str = DEFAULT_WORLD, hours: int = 24
+) -> dict[str, Any]:
+    """World (of `shape`), lake, the private copy a day later (its first `hours` landed), and every measured run
+    at one scale; its summary."""
     world = prepare_world(workdir, customers, seed, shape)
     lake = prepare_lake(world.workdir, world)
-    day = prepare_next_day(world.workdir, world, lake)
+    day = prepare_next_day(world.workdir, world, lake, hours)
     warm_lake(day.home)
     log.info("measuring: %d × (incremental run, then full refresh), each from the day-0 warehouse", repeat)
     runs = measure(day, repeat)
@@ -439,8 +448,19 @@ BENCHMARK = ScaleBenchmark(
 )
 
 
+def hours_option(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], dict[str, Any]]:
+    """--hours: how much of the next day lands before the daily run (6 hours are about 1 % of a month's lake)."""
+    parser.add_argument(
+        "--hours",
+        type=positive_int,
+        default=24,
+        help="land only the first HOURS of the next day (default 24, the whole day)",
+    )
+    return lambda args: {"hours": min(args.hours, 24)}
+
+
 def main(argv: list[str] | None = None) -> int:
-    return main_on_a_world(BENCHMARK, argv)
+    return main_on_a_world(BENCHMARK, argv, hours_option)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from benchmarks.harness.command import run_command
 from benchmarks.harness.options import add_scale_options, add_world_option, resolve_scales
@@ -90,18 +92,24 @@ def recorded_name(benchmark: str, shape: str | None) -> str:
     return benchmark if shape is None else f"{benchmark}-{shape}"
 
 
-def main_on_a_world(benchmark: ScaleBenchmark, argv: list[str] | None) -> int:
+def main_on_a_world(
+    benchmark: ScaleBenchmark,
+    argv: list[str] | None,
+    options: Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], dict[str, Any]]] | None = None,
+) -> int:
     """`benchmark`'s command line with `--world`: each scale's `run_scale` gets the shape (`shape=`), and the
-    results are named after it (`recorded_name`)."""
+    results are named after it (`recorded_name`). `options` adds a benchmark's own options to the parser and
+    returns what turns them into more keyword arguments of `run_scale`."""
     parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{benchmark.name}", description=benchmark.description)
     add_scale_options(parser, benchmark.default_scales, benchmark.repeat_help)
     add_world_option(parser)
+    own_arguments = options(parser) if options else (lambda args: {})
     args = parser.parse_args(argv)
     resolve_scales(args, benchmark.default_scales)
     on_world = replace(
         benchmark,
         name=recorded_name(benchmark.name, args.world),
-        run_scale=partial(benchmark.run_scale, shape=args.world or DEFAULT_WORLD),
+        run_scale=partial(benchmark.run_scale, shape=args.world or DEFAULT_WORLD, **own_arguments(args)),
     )
     return run_command(args, on_world.name, on_world.run)
 
