@@ -31,7 +31,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.identity.stitching import OVER_LIMIT, RECORD, STITCHED, RuleBook, stitch
+from transforms.identity.stitching import EDGE_COLUMNS, OPTIONAL_COLUMNS, OVER_LIMIT, RECORD, STITCHED, RuleBook, stitch
 
 REMOVED = "removed"
 
@@ -50,7 +50,11 @@ STRUCTURE = (
 #: What an edge carries along: a change here only rewrites the edge's record.
 PAYLOAD = ("record_id", "observed_at", "match_probability", "match_detail", "reason")
 
-#: An edge's endpoint identity: the record itself for a match edge, else the identifier value.
+#: The decisions of a whole-graph stitching, as the warehouse reads them back (`stitch_all`).
+_STITCHED_VIEW = "__stitched_edges_arrow"
+_STITCHED_TABLE = "__stitched_edges"
+
+#: An edge's identity: its record, identifier type and value (one edge each).
 _EDGE_KEY = ("record_key", "identifier_type", "identifier_value")
 
 
@@ -87,10 +91,34 @@ class Restitched:
     records_total: int
 
 
-def stitch_all(con: duckdb.DuckDBPyConnection, screened: str, rules: RuleBook, decided_at: datetime) -> pa.Table:
-    """The whole graph stitched: the screened edges read as Arrow (so every column keeps its warehouse
-    type, even one that is all NULL), decided, and returned as Arrow for the warehouse to store."""
-    return _decided(stitch(con.sql(f"select * from {screened}").to_arrow_table(), rules), decided_at)
+def stitch_all(
+    con: duckdb.DuckDBPyConnection, screened: str, rules: RuleBook, decided_at: datetime
+) -> duckdb.DuckDBPyRelation:
+    """The whole graph stitched, as a relation on `con` for the warehouse to store.
+
+    Only the columns stitching reads leave DuckDB, as Arrow (so every column keeps its warehouse type); each
+    edge's decision, reason and customer come back and are joined onto the screened edges by the edge's
+    identity, so the payload of a big graph (record ids, match details, times) never passes through Python
+    and the join spills to disk under DuckDB's memory limit rather than growing the process."""
+    names = con.sql(f"select * from {screened}").columns
+    read = [c for c in (*EDGE_COLUMNS, *OPTIONAL_COLUMNS) if c in names]
+    stitched = stitch(con.sql(f"select {', '.join(read)} from {screened}").to_arrow_table(), rules)
+    # Into the warehouse's own memory, which spills, before the join; the Arrow copy is freed.
+    con.register(_STITCHED_VIEW, stitched.select([*_EDGE_KEY, "decision", "reason", "customer_key"]))
+    del stitched
+    con.execute(f"create or replace temp table {_STITCHED_TABLE} as select * from {_STITCHED_VIEW}")
+    con.unregister(_STITCHED_VIEW)
+    on = " and ".join(f"screened.{c} = decided.{c}" for c in _EDGE_KEY)
+    return con.sql(
+        f"""
+        select
+            screened.* replace (decided.decision as decision, decided.reason as reason),
+            decided.customer_key,
+            cast('{decided_at.isoformat()}' as timestamp with time zone) as decided_at
+        from {screened} as screened
+        inner join {_STITCHED_TABLE} as decided on {on}
+        """
+    )
 
 
 def _decided(stitched: pa.Table, decided_at: datetime) -> pa.Table:

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 import pytest
 
 from transforms.identity.incremental_stitching import REMOVED, restitch, stitch_all
@@ -200,17 +199,14 @@ SCREENED_COLUMNS = """
 
 
 def test_a_full_build_stitches_the_warehouse_edges_into_arrow_of_the_warehouse_types():
-    """`stitch_all` reads the screened table as Arrow and returns Arrow that stores back with the same types,
-    even for columns that hold only NULLs (match details here), and decides as `stitch` does on a frame."""
+    """`stitch_all` returns a relation that stores with the screened table's types, even for columns that hold
+    only NULLs (match details here), and decides as `stitch` does on a frame."""
     day1 = random_graph(random.Random(7))
     with duckdb.connect() as con:
         con.execute(f"create table screened ({SCREENED_COLUMNS})")
         con.register("day1", pd.DataFrame(day1))
         con.execute("insert into screened by name select * from day1")
-        rows = stitch_all(con, "screened", RULES, T0)
-        assert isinstance(rows, pa.Table)
-        con.register("rows", rows)
-        con.execute("create table stitched as select * from rows")
+        stitch_all(con, "screened", RULES, T0).create("stitched")
         types = dict(
             con.execute("select column_name, data_type from duckdb_columns() where table_name = 'stitched'").fetchall()
         )
