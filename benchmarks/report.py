@@ -16,8 +16,8 @@ from pathlib import Path
 from benchmarks.harness.readme import README, recorded_tables, regions, render_regions
 from benchmarks.harness.results import RECORDED_DIR
 
-#: Whose recorded figures the README shows: each benchmark's, the transform benchmark's on the regional
-#: world, and its worlds side by side.
+#: Whose recorded figures the README shows: each benchmark's, the transform and incremental benchmarks' on
+#: the regional world, and the transform benchmark's worlds side by side.
 BENCHMARKS = (
     "extraction",
     "transform",
@@ -25,6 +25,7 @@ BENCHMARKS = (
     "transform-worlds",
     "transform_dag",
     "incremental",
+    "incremental-regional",
     "matching",
     "checks",
     "activation",
