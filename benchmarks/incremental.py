@@ -428,7 +428,7 @@ def run_scale(
 def heading(result: dict[str, Any]) -> str:
     return (
         f"Daily run against a full refresh at {result['customers']:,} customers (seed {result['seed']}):"
-        f" the day {result['day']['start'][:10]} landed on a lake of {result['lake']['rows']:,} rows"
+        f" [{result['day']['start'][:16]}, {result['day']['end'][:16]}) landed on a lake of {result['lake']['rows']:,} rows"
     )
 
 
