@@ -3,17 +3,31 @@
     its record key. It carries the values matching compares (the folded `*_norm` forms, the canonical
     email, the E.164 phone) and the values survivorship chooses from (as cleaned for display). ESP
     subscribers bring a name and an email only; loyalty members have no company.
+
+    Incremental: a run rewrites the records whose staging rows became visible since the newest it holds of
+    their stream, and the post-hook deletes records gone from staging (an archived CRM contact).
 -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='record_key',
+    on_schema_change='fail',
+    post_hook="{{ delete_profile_records_gone_from_staging() }}",
+) }}
+
 with contacts as (
     select * from {{ ref('stg_crm__contacts') }}
+    {{ profile_records_since_last_run('crm', 'contacts') }}
 ),
 
 subscribers as (
     select * from {{ ref('stg_email__subscribers') }}
+    {{ profile_records_since_last_run('email', 'subscribers') }}
 ),
 
 members as (
     select * from {{ ref('stg_pos__loyalty_members') }}
+    {{ profile_records_since_last_run('pos', 'loyalty_members') }}
 ),
 
 crm_contacts as (
