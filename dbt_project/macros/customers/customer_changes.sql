@@ -19,10 +19,18 @@
 
 {#- In int_customer_changes: a staging row became visible after the last run read that model. #}
 {% macro staged_since_last_run(alias, staged_model) -%}
-    {{ alias }}._visible_at > coalesce(
+    {{ visible_after_watermark(alias ~ '._visible_at', this, staged_model) }}
+{%- endmacro %}
+
+{#-
+    `column` is after the watermark the last run recorded in `changes` (int_customer_changes) for
+    `staged_model`: the newest `_visible_at` that run read from it; true for every row before any run did.
+-#}
+{% macro visible_after_watermark(column, changes, staged_model) -%}
+    {{ column }} > coalesce(
         (
-            select max(watermark) from {{ this }}
-            where customer_id is null and staged_model = '{{ staged_model }}'
+            select max(marks.watermark) from {{ changes }} as marks
+            where marks.customer_id is null and marks.staged_model = '{{ staged_model }}'
         ),
         cast('1900-01-01' as {{ dbt.type_timestamp() }})
     )

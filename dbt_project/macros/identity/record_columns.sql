@@ -4,10 +4,15 @@
     key's format is written: customer ids and the id history are derived from it, so it never changes.
 #}
 {% macro record_columns(source_name, stream, record_id) -%}
-    {{ dbt.concat(["'" ~ source_name ~ ":" ~ stream ~ ":'", record_id]) }} as record_key,
+    {{ record_key(source_name, stream, record_id) }} as record_key,
     '{{ source_name }}' as source,
     '{{ stream }}' as stream,
     cast({{ record_id }} as {{ dbt.type_string() }}) as record_id
+{%- endmacro %}
+
+{#- The record key alone, for SQL that needs it outside `record_columns`. #}
+{% macro record_key(source_name, stream, record_id) -%}
+    {{ dbt.concat(["'" ~ source_name ~ ":" ~ stream ~ ":'", record_id]) }}
 {%- endmacro %}
 
 {#- In int_profile_records: a stream's staging rows that became visible after the newest the model holds of it. #}
@@ -30,8 +35,7 @@
                 ('email', 'subscribers', 'stg_email__subscribers', 'subscriber_id'),
                 ('pos', 'loyalty_members', 'stg_pos__loyalty_members', 'loyalty_id'),
             ] %}
-            select {{ dbt.concat(["'" ~ source_name ~ ":" ~ stream ~ ":'", 'cast(' ~ record_id ~ ' as ' ~ dbt.type_string() ~ ')']) }}
-            from {{ ref(model) }}
+            select {{ record_key(source_name, stream, record_id) }} from {{ ref(model) }}
             {% if not loop.last %}union all{% endif %}
             {%- endfor %}
         )

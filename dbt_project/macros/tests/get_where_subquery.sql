@@ -45,11 +45,7 @@
     {%- if staged_model not in watermarked_staging_models() -%}
         {%- do return('1 = 1') -%}
     {%- endif -%}
-    {%- do return(
-        "_visible_at > coalesce((select max(changes.watermark) from " ~ changes ~ " as changes"
-        ~ " where changes.customer_id is null and changes.staged_model = '" ~ staged_model ~ "'),"
-        ~ " cast('1900-01-01' as " ~ dbt.type_timestamp() ~ "))"
-    ) -%}
+    {%- do return(visible_after_watermark('_visible_at', changes, staged_model)) -%}
 {%- endmacro %}
 
 {#- The model node that builds `relation`, or none. #}
