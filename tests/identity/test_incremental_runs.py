@@ -121,6 +121,7 @@ def test_daily_incremental_runs_equal_a_full_refresh(tmp_path, world, customers,
                 assert on_incremental_path <= incremental_nodes(home)
                 log = last_run_log(home)
                 assert "matching: scored the pairs of new and changed profile records" in log
+                assert re.search(r"stitching: re-stitched [\d,]+ of [\d,]+ records", log)
                 # Tests on the customer models check the customers the run rebuilt, tests on staging its new rows.
                 tests = compiled_tests(home)
                 assert "changes.rebuilt_all" in tests["unique_golden_customers_customer_id"]

@@ -29,4 +29,14 @@ def model(dbt, session):
     decided_at = datetime.now(UTC)
     if not dbt.is_incremental:
         return stitch_all(session, screened, rules, decided_at)
-    return restitch(session, screened, str(dbt.this), rules, decided_at).rows
+    from dbt_common.events.functions import fire_event
+    from dbt_common.events.types import Note
+
+    result = restitch(session, screened, str(dbt.this), rules, decided_at)
+    fire_event(
+        Note(
+            msg=f"stitching: re-stitched {result.records_restitched:,} of {result.records_total:,} records,"
+            f" refreshed {result.records_refreshed:,}, removed {result.records_removed:,}"
+        )
+    )
+    return result.rows
