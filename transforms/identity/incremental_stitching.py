@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from transforms.identity.stitching import EDGE_COLUMNS, OPTIONAL_COLUMNS, OVER_LIMIT, RECORD, STITCHED, RuleBook, stitch
+from transforms.identity.stitching import OVER_LIMIT, RECORD, STITCHED, RuleBook, stitch
 
 REMOVED = "removed"
 
@@ -50,9 +51,9 @@ STRUCTURE = (
 #: What an edge carries along: a change here only rewrites the edge's record.
 PAYLOAD = ("record_id", "observed_at", "match_probability", "match_detail", "reason")
 
-#: The decisions of a whole-graph stitching, as the warehouse reads them back (`stitch_all`).
-_STITCHED_VIEW = "__stitched_edges_arrow"
-_STITCHED_TABLE = "__stitched_edges"
+#: A whole-graph stitching's working tables: record and value codes, each record's customer, refused edges.
+#: They stay in the session until its end, for the relation `stitch_all` returns reads them.
+_ALL = "__stitch_all"
 
 #: An edge's identity: its record, identifier type and value (one edge each).
 _EDGE_KEY = ("record_key", "identifier_type", "identifier_value")
@@ -96,29 +97,106 @@ def stitch_all(
 ) -> duckdb.DuckDBPyRelation:
     """The whole graph stitched, as a relation on `con` for the warehouse to store.
 
-    Only the columns stitching reads leave DuckDB, as Arrow (so every column keeps its warehouse type); each
-    edge's decision, reason and customer come back and are joined onto the screened edges by the edge's
-    identity, so the payload of a big graph (record ids, match details, times) never passes through Python
-    and the join spills to disk under DuckDB's memory limit rather than growing the process."""
-    names = con.sql(f"select * from {screened}").columns
-    read = [c for c in (*EDGE_COLUMNS, *OPTIONAL_COLUMNS) if c in names]
-    stitched = stitch(con.sql(f"select {', '.join(read)} from {screened}").to_arrow_table(), rules)
-    # Into the warehouse's own memory, which spills, before the join; the Arrow copy is freed.
-    con.register(_STITCHED_VIEW, stitched.select([*_EDGE_KEY, "decision", "reason", "customer_key"]))
-    del stitched
-    con.execute(f"create or replace temp table {_STITCHED_TABLE} as select * from {_STITCHED_VIEW}")
-    con.unregister(_STITCHED_VIEW)
-    on = " and ".join(f"screened.{c} = decided.{c}" for c in _EDGE_KEY)
+    Strings never pass through Python: the warehouse numbers the records (in key order) and the identifier
+    values (in type and value order), and `stitch()` gets those numbers, each edge's type, decision and the
+    columns its rules read. Numbering in the strings' own order keeps every decision what `stitch()` makes
+    of the strings (the smallest record key names a customer; limit rebuilds take edges in value order).
+    Back come each record's customer and the edges refused for a limit, which the warehouse joins onto the
+    screened edges: a spillable join under DuckDB's memory limit instead of millions of strings in Python."""
+    names = set(con.sql(f"select * from {screened}").columns)
+    con.execute(
+        f"""
+        create or replace temp table {_ALL}_records as
+        select name, cast(row_number() over (order by name) - 1 as integer) as code
+        from (
+            select record_key as name from {screened}
+            union
+            select identifier_value from {screened} where identifier_type = '{RECORD}'
+        )
+        """
+    )
+    con.execute(
+        f"""
+        create or replace temp table {_ALL}_values as
+        select
+            identifier_type,
+            identifier_value,
+            cast(row_number() over (order by identifier_type, identifier_value) - 1 as integer) as code
+        from (select distinct identifier_type, identifier_value from {screened} where identifier_type <> '{RECORD}')
+        """
+    )
+    optional = [f"edge.{c}" for c in ("stream", "match_probability") if c in names]
+    coded = con.sql(
+        f"""
+        select
+            record.code as record_key,
+            edge.identifier_type,
+            coalesce(value_node.code, matched.code) as identifier_value,
+            {", ".join([*optional, "edge.decision"])}
+        from {screened} as edge
+        inner join {_ALL}_records as record on record.name = edge.record_key
+        left join {_ALL}_values as value_node
+            on value_node.identifier_type = edge.identifier_type and value_node.identifier_value = edge.identifier_value
+        left join {_ALL}_records as matched
+            on edge.identifier_type = '{RECORD}' and matched.name = edge.identifier_value
+        """
+    ).to_arrow_table()
+    stitched = stitch(coded, rules)
+    del coded
+    con.register(f"{_ALL}_customer_codes", _customer_per_record(stitched))
+    refused = stitched.filter(pc.equal(stitched["decision"], OVER_LIMIT))
+    con.register(
+        f"{_ALL}_refused_codes", refused.select(["record_key", "identifier_type", "identifier_value", "reason"])
+    )
+    del stitched, refused
+    con.execute(
+        f"""
+        create or replace temp table {_ALL}_customers as
+        select record.name as record_key, customer.name as customer_key
+        from {_ALL}_customer_codes as codes
+        inner join {_ALL}_records as record on record.code = codes.record_key
+        inner join {_ALL}_records as customer on customer.code = codes.customer_key
+        """
+    )
+    con.execute(
+        f"""
+        create or replace temp table {_ALL}_refused as
+        select
+            record.name as record_key,
+            codes.identifier_type,
+            coalesce(value_node.identifier_value, matched.name) as identifier_value,
+            codes.reason
+        from {_ALL}_refused_codes as codes
+        inner join {_ALL}_records as record on record.code = codes.record_key
+        left join {_ALL}_values as value_node
+            on codes.identifier_type <> '{RECORD}' and value_node.code = codes.identifier_value
+        left join {_ALL}_records as matched on codes.identifier_type = '{RECORD}' and matched.code = codes.identifier_value
+        """
+    )
+    for view in ("customer_codes", "refused_codes"):
+        con.unregister(f"{_ALL}_{view}")
+    on = " and ".join(f"refused.{c} = screened.{c}" for c in _EDGE_KEY)
     return con.sql(
         f"""
         select
-            screened.* replace (decided.decision as decision, decided.reason as reason),
-            decided.customer_key,
+            screened.* replace (
+                case when refused.record_key is null then screened.decision else '{OVER_LIMIT}' end as decision,
+                case when refused.record_key is null then screened.reason else refused.reason end as reason
+            ),
+            customers.customer_key,
             cast('{decided_at.isoformat()}' as timestamp with time zone) as decided_at
         from {screened} as screened
-        inner join {_STITCHED_TABLE} as decided on {on}
+        inner join {_ALL}_customers as customers on customers.record_key = screened.record_key
+        left join {_ALL}_refused as refused on {on}
         """
     )
+
+
+def _customer_per_record(stitched: pa.Table) -> pa.Table:
+    """One row per record: its code and its customer's (every edge of a record names the same customer)."""
+    records = stitched["record_key"].to_numpy()
+    _, first = np.unique(records, return_index=True)
+    return pa.table({"record_key": records[first], "customer_key": stitched["customer_key"].to_numpy()[first]})
 
 
 def _decided(stitched: pa.Table, decided_at: datetime) -> pa.Table:

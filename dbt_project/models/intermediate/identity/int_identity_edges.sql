@@ -3,7 +3,11 @@
     probabilistic match edges, `identifier_type = 'record'`), write its model with the same columns and
     list it here; merge protection applies to it like to every other edge. Edge models may keep columns of
     their own (the probabilistic model keeps which fit scored a pair); the graph takes the shared ones.
+
+    A view: the edge models are tables already (incremental ones upsert a day's edges), and screening reads
+    the graph once, so storing the union again would copy every edge on every run for nothing.
 -#}
+{{ config(materialized='view') }}
 {%- set edge_models = [
     'int_identity_edges__crm_contacts',
     'int_identity_edges__email_subscribers',

@@ -7,7 +7,9 @@ re-stitches only the components whose edges changed (transforms/identity/increme
 is upserted by `record_key`, and records without edges any more arrive as `removed` rows that the
 post-hook deletes. `tessera transform --full-refresh` stitches the whole graph again.
 
-The edges come in and go out as Arrow tables: no pandas copy of millions of edges on either side.
+A full build hands stitching numbers, not strings: the warehouse numbers records and identifier values and
+joins the customers and refused edges back onto the edges (`stitch_all`), so millions of edges' strings
+never pass through Python.
 """
 
 
