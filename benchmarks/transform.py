@@ -88,8 +88,8 @@ def record_matching_scores(scored: list[dict[str, str]]) -> None:
 
 def matching_figures(scored: list[dict[str, str]], nodes: list[dict[str, Any]]) -> dict[str, Any] | None:
     """What the build's matching compared: pairs, the records scored, pairs per record, the blocking plan,
-    and the node's own seconds; None where the build scored nothing (matching is off)."""
-    from transforms.identity.matching import BLOCKING_PLAN, PAIRS_COMPARED
+    the node's own seconds and their split by step; None where the build scored nothing (matching is off)."""
+    from transforms.identity.matching import BLOCKING_PLAN, PAIRS_COMPARED, STEP_SECONDS
 
     if not scored:
         return None
@@ -103,6 +103,7 @@ def matching_figures(scored: list[dict[str, str]], nodes: list[dict[str, Any]]) 
         "pairs_per_record": ratio(pairs, records),
         "node_seconds": next((n["execution_time"] for n in nodes if n["id"] == MATCHING_MODEL), None),
         "blocking_plan": plan,
+        "step_seconds": json.loads(metadata[STEP_SECONDS]) if STEP_SECONDS in metadata else None,
     }
 
 

@@ -260,6 +260,10 @@ def test_score_returns_each_pair_once_with_its_levels(background, shipped, nickn
     copies = sum(1 for r in background if r["record_key"].startswith("pos:"))
     same = sum(1 for r in rows if r["record_key_a"].split(":")[-1] == r["record_key_b"].split(":")[-1])
     assert same == len(rows) and same >= 0.95 * copies
+    # Where the time went, step by step, for the run's log.
+    steps = json.loads(pairs.schema.metadata[matching.STEP_SECONDS.encode()])
+    assert list(steps) == ["records", "fit", "blocking plan", "candidate pairs", "scoring", "matches"]
+    assert all(seconds >= 0 for seconds in steps.values())
 
 
 def test_scoring_nothing_gives_no_pairs(shipped, nicknames):

@@ -35,7 +35,16 @@ from transforms.identity.matching.comparisons import (
 from transforms.identity.matching.fitting import FittedModels
 from transforms.identity.matching.model_file import MODEL_FORMAT, MatcherModel
 from transforms.identity.matching.records import RECORD_COLUMNS, matching_records_sql
-from transforms.identity.matching.scoring import BLOCKING_PLAN, FIT_KEY, PAIRS_COMPARED, SCORED, score, sized_for
+from transforms.identity.matching.scoring import (
+    BLOCKING_PLAN,
+    FIT_KEY,
+    PAIRS_COMPARED,
+    SCORED,
+    STEP_SECONDS,
+    describe_steps,
+    score,
+    sized_for,
+)
 from transforms.identity.matching.training import M_FLOOR, TRAINING_BLOCKING_RULES, train
 
 __all__ = [
@@ -49,11 +58,13 @@ __all__ = [
     "PER_PERSON_LEVELS",
     "RECORD_COLUMNS",
     "SCORED",
+    "STEP_SECONDS",
     "TRAINING_BLOCKING_RULES",
     "BlockingPlan",
     "FittedModels",
     "MatcherModel",
     "RuleDecision",
+    "describe_steps",
     "matching_records_sql",
     "name_aliases",
     "person_comparisons",

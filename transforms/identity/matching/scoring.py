@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from copy import deepcopy
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +30,8 @@ PAIRS_COMPARED = "pairs_compared"
 BLOCKING_PLAN = "blocking_plan"
 FIT_KEY = "fit_key"
 SCORED = "scored"
+#: Seconds per step of `score()` (JSON): where a slow match run spends its time.
+STEP_SECONDS = "step_seconds"
 
 #: The data holds households when more than this share of the record pairs at one street address (first
 #: names and birth dates known on both sides) are plainly two people: first names unalike and birth dates
@@ -95,26 +99,30 @@ def score(
     """
     if not 0 <= threshold <= 1:
         raise ValueError(f"match probability threshold must be between 0 and 1, got {threshold}")
+    steps: dict[str, float] = {}
     with scratch(con) as cur:
-        tables = load_records(cur, records, nicknames)
+        with _timed(steps, "records"):
+            tables = load_records(cur, records, nicknames)
         n_records = cur.execute("select count(*) from matching_records").fetchall()[0][0]
         if not tables:
             return _empty_pairs().replace_schema_metadata({PAIRS_COMPARED: "0", FIT_KEY: "", SCORED: "all"})
-        if fits is not None:
-            fit = fits.fit_for(model, cur, tables)
-            settings, fit_key, households = deepcopy(fit.model.splink_settings), fit.key, fit.household_share
-        else:
-            fit, settings, fit_key, households = None, sized_for(model, n_records), "", household_share(cur)
+        with _timed(steps, "fit"):
+            if fits is not None:
+                fit = fits.fit_for(model, cur, tables)
+                settings, fit_key, households = deepcopy(fit.model.splink_settings), fit.key, fit.household_share
+            else:
+                fit, settings, fit_key, households = None, sized_for(model, n_records), "", household_share(cur)
         rules = [
             r if isinstance(r, str) else r["blocking_rule"] for r in settings["blocking_rules_to_generate_predictions"]
         ]
-        plan = plan_blocking(
-            cur,
-            tables,
-            rules,
-            link_type=settings["link_type"] if len(tables) > 1 else "dedupe_only",
-            max_comparisons_per_record=max_comparisons_per_record,
-        )
+        with _timed(steps, "blocking plan"):
+            plan = plan_blocking(
+                cur,
+                tables,
+                rules,
+                link_type=settings["link_type"] if len(tables) > 1 else "dedupe_only",
+                max_comparisons_per_record=max_comparisons_per_record,
+            )
         log.info("%s", plan.describe())
         incremental = only is not None and bool(fit_key) and fit_key == previous_fit
         metadata = {
@@ -144,13 +152,16 @@ def score(
             linker = splink_linker(cur, tables, settings)
         if fit is not None and fit.term_frequencies is not None:
             _register_term_frequencies(linker, cur, fit.term_frequencies)
-        blocked = linker.inference.compute_blocked_pairs_for_predict()  # predict() reuses it
-        compared = cur.sql(f"select count(*) from {blocked.physical_name}").fetchall()[0][0]
-        predictions = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
+        with _timed(steps, "candidate pairs"):
+            blocked = linker.inference.compute_blocked_pairs_for_predict()  # predict() reuses it
+            compared = cur.sql(f"select count(*) from {blocked.physical_name}").fetchall()[0][0]
+        with _timed(steps, "scoring"):
+            predictions = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
         detail = _detail_sql(settings["comparisons"])
         refused = _levels_sql(settings["comparisons"], CONFLICTING_LEVELS, " and ")
         if households >= HOUSEHOLD_SHARE:
             refused = f"{refused} or not {_levels_sql(settings['comparisons'], PERSONAL_LEVELS, ' or ')}"
+        started = time.perf_counter()
         (vetoed,) = cur.sql(
             f"select count(*) from {predictions.physical_name} where match_probability >= {threshold!r} and ({refused})"
         ).fetchall()[0]
@@ -167,6 +178,7 @@ def score(
             order by record_key_a, record_key_b
             """
         ).to_arrow_table()
+        steps["matches"] = time.perf_counter() - started
     log.info(
         "matching: %d records (%s), %d candidate pairs compared, %d at or above %s (%d more refused: two people by"
         " name and birth date%s)",
@@ -180,6 +192,8 @@ def score(
         if households >= HOUSEHOLD_SHARE
         else "",
     )
+    log.info("matching: seconds per step: %s", describe_steps(steps))
+    metadata[STEP_SECONDS] = json.dumps(steps)
     return pairs.replace_schema_metadata({PAIRS_COMPARED: str(compared), **metadata})
 
 
@@ -270,3 +284,15 @@ def _empty_pairs() -> pa.Table:
             "match_detail": pa.array([], pa.string()),
         }
     )
+
+
+def describe_steps(steps: dict[str, float]) -> str:
+    """`records 1.2 s, fit 0.4 s, …`: a step's share of a match run, for the run's log."""
+    return ", ".join(f"{name} {seconds:.1f} s" for name, seconds in steps.items())
+
+
+@contextmanager
+def _timed(steps: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    steps[name] = time.perf_counter() - started

@@ -40,9 +40,11 @@ def model(dbt, session):
         BLOCKING_PLAN,
         FIT_KEY,
         SCORED,
+        STEP_SECONDS,
         BlockingPlan,
         FittedModels,
         MatcherModel,
+        describe_steps,
         matching_records_sql,
         score,
     )
@@ -88,7 +90,13 @@ def model(dbt, session):
     fit_key = metadata.get(FIT_KEY.encode(), b"").decode()
     scored_changed = metadata.get(SCORED.encode(), b"all").decode() == "changed"
     scope = "the pairs of new and changed profile records" if scored_changed else "every pair"
-    fire_event(Note(msg=f"matching: scored {scope} with fit {fit_key or '(none: the shipped model)'}"))
+    steps = json.loads(metadata.get(STEP_SECONDS.encode(), b"{}"))
+    fire_event(
+        Note(
+            msg=f"matching: scored {scope} with fit {fit_key or '(none: the shipped model)'}"
+            + (f"; seconds per step: {describe_steps(steps)}" if steps else "")
+        )
+    )
 
     session.register("matched_pairs", pairs)
     edges = session.sql(
