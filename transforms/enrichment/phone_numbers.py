@@ -3,7 +3,10 @@
 Sources write phones in each country's own way (`(212) 555-0123`, `07700 900123`, `0151/1234567`,
 `+33 (0)6 12 34 56 78`). A national number only means something together with a country, so the
 source's country is the default region. The same few numbers repeat across millions of rows, so
-each distinct (number, region) pair is parsed once.
+each distinct (number, region) pair of a batch is parsed once, and the numbers that keep coming back (a
+store's phone on every receipt) stay in a small cache across batches. The cache is small on purpose:
+most numbers are one person's and seen once, and a cache the size of a million-customer CRM held
+about 300 MB for the whole build without a single hit.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ _ASCENDING = "01234567890123456789"
 _DESCENDING = _ASCENDING[::-1]
 
 
-@lru_cache(maxsize=500_000)
+@lru_cache(maxsize=50_000)
 def to_e164(raw: str | None, default_region: str | None = None) -> str | None:
     """The number in E.164 (`+447700900123`), or None when it is not a plausible phone number.
 

@@ -98,9 +98,15 @@ def model(dbt, session):
         )
     )
 
-    session.register("matched_pairs", pairs)
-    edges = session.sql(
+    # Into the warehouse's own memory, which spills, and the Arrow copy freed: the edges stay a relation that
+    # dbt stores, so a million pairs' details are never held twice in Python.
+    session.register("__matched_pairs_arrow", pairs)
+    session.execute("create or replace temp table __matched_pairs as select * from __matched_pairs_arrow")
+    session.unregister("__matched_pairs_arrow")
+    del pairs
+    session.execute(
         f"""
+        create or replace temp table __match_edges as
         with profile_records as (select * from {profile_records}),
 
         final as (
@@ -117,15 +123,16 @@ def model(dbt, session):
                 p.match_detail,
                 nullif('{fit_key}', '') as fit_key,
                 (select max(_visible_at) from profile_records) as scored_through
-            from matched_pairs as p
+            from __matched_pairs as p
             inner join profile_records as a on a.record_key = p.record_key_a
             inner join profile_records as b on b.record_key = p.record_key_b
         )
 
         select * from final
         """
-    ).to_arrow_table()
-    session.unregister("matched_pairs")
+    )
+    session.execute("drop table __matched_pairs")
+    edges = session.sql("select * from __match_edges")
     if not dbt.is_incremental:
         return edges
 
@@ -138,9 +145,10 @@ def model(dbt, session):
         if scored_changed
         else "true"
     )
-    session.register("new_edges", edges)
-    stale = session.sql(
+    return session.sql(
         f"""
+        select * from __match_edges
+        union all
         select
             p.record_key, p.source, p.stream, p.record_id, p.identifier_type, p.identifier_value, p.entity_key,
             p.observed_at, cast(null as double) as match_probability, cast(null as varchar) as match_detail,
@@ -148,16 +156,8 @@ def model(dbt, session):
         from {previous} as p
         where ({answered})
             and not exists (
-                select 1 from new_edges as n
+                select 1 from __match_edges as n
                 where n.record_key = p.record_key and n.identifier_value = p.identifier_value
             )
         """
-    ).to_arrow_table()
-    session.unregister("new_edges")
-    return edges if stale.num_rows == 0 else _concat(edges, stale)
-
-
-def _concat(edges, stale):
-    import pyarrow as pa
-
-    return pa.concat_tables([edges, stale.cast(edges.schema)])
+    )
