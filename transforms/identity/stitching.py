@@ -118,6 +118,8 @@ def stitch(
     rules: RuleBook | Mapping[str, IdentifierRule],
     blocklist: pd.DataFrame | pa.Table | None = None,
     strong_match: float | None = STRONG_MATCH_PROBABILITY,
+    *,
+    numbered: bool = False,
 ) -> pa.Table | pd.DataFrame:
     """Decide every edge and assign every record to a customer.
 
@@ -128,10 +130,16 @@ def stitch(
     and shared values); then `blocklist` is not used, and only the per-customer limits and components
     are decided here. Record edges with a `match_probability` of at least `strong_match` (None: none)
     are strong: the identifiers of the records they join count once against the per-customer limits.
+
+    `numbered` edges carry integers instead of strings, as the warehouse numbers them for a big graph
+    (`incremental_stitching.stitch_all`): records `0 .. n - 1` in `record_key` (and in `identifier_value` of
+    `record` edges), identifier values `0 .. m - 1` in `identifier_value`, each in the order of the strings
+    they stand for, so that every decision is the one the strings get. The graph is then built without
+    encoding anything, and `customer_key` is the smallest record number of the component.
     """
     table = _stitching_columns(edges)
     rules = rules if isinstance(rules, RuleBook) else RuleBook(dict(rules))
-    graph = _graph(table)
+    graph = _numbered_graph(table) if numbered else _graph(table)
     unknown = set(graph.types.names.to_pylist()) - set(rules.by_type)
     if unknown:
         raise ValueError(f"identifier types {sorted(unknown)} have no rule in identity_rules; add them")
@@ -256,6 +264,37 @@ def _graph(table: pa.Table) -> _Graph:
         record_names=records.names,
         types=types,
         is_record_edge=is_record_edge,
+    )
+
+
+def _numbered_graph(table: pa.Table) -> _Graph:
+    """The graph of numbered edges: records are their own numbers, and a value node follows the records."""
+    types = _encode(table["identifier_type"])
+    is_record_edge = types.index == _position(types.names, RECORD)
+    src = _integers(table["record_key"])
+    targets = _integers(table["identifier_value"])
+    n_records = int(max(src.max(initial=-1), targets[is_record_edge].max(initial=-1))) + 1
+    dst = np.where(is_record_edge, targets, targets + n_records)
+    del targets
+    return _Graph(
+        src=src,
+        dst=dst,
+        n_nodes=int(dst.max(initial=n_records - 1)) + 1,
+        record_names=pa.array(np.arange(n_records, dtype=np.int64)),
+        types=types,
+        is_record_edge=is_record_edge,
+    )
+
+
+def _integers(column: pa.ChunkedArray) -> np.ndarray:
+    if column.null_count or not pa.types.is_integer(column.type):
+        raise ValueError(
+            f"numbered edges need integers without NULLs, got {column.type} with {column.null_count} NULLs"
+        )
+    return (
+        np.concatenate([c.to_numpy() for c in column.chunks]).astype(np.int64, copy=False)
+        if column.num_chunks
+        else (np.empty(0, dtype=np.int64))
     )
 
 

@@ -304,3 +304,9 @@ def test_one_value_string_under_two_types_is_two_identifiers():
         RULES,
     )
     assert groups(result) == {frozenset({"crm:A", "crm:B"}), frozenset({"pos:L"})}
+
+
+def test_numbered_edges_must_be_integers():
+    edges = pa.table({"record_key": ["a"], "identifier_type": ["email"], "identifier_value": ["x"]})
+    with pytest.raises(ValueError, match="numbered edges need integers"):
+        stitch(edges, {"email": IdentifierRule("email", 1)}, numbered=True)
