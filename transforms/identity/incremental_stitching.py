@@ -141,7 +141,6 @@ def stitch_all(
             on edge.identifier_type = '{RECORD}' and matched.name = edge.identifier_value
         """
     ).to_arrow_table()
-    _return_free_memory(con)
     stitched = stitch(coded, rules, numbered=True)
     del coded
     con.register(f"{_ALL}_customer_codes", _customer_per_record(stitched))
@@ -191,17 +190,6 @@ def stitch_all(
         left join {_ALL}_refused as refused on {on}
         """
     )
-
-
-def _return_free_memory(con: duckdb.DuckDBPyConnection) -> None:
-    """Give the system back the memory DuckDB's allocator keeps for reuse (about 1 GB after numbering a big graph)
-    before stitching needs memory of its own: setting the memory limit makes DuckDB flush it. The limit is set to
-    the value DuckDB shows, rounded down to 0.1 GiB, until dbt's next node sets the profile's again."""
-    (limit,) = con.execute("select current_setting('memory_limit')").fetchone()
-    try:
-        con.execute(f"set memory_limit = '{limit}'")
-    except duckdb.Error:  # best effort: a limit DuckDB cannot meet now stays as it was
-        pass
 
 
 def _customer_per_record(stitched: pa.Table) -> pa.Table:
