@@ -291,11 +291,7 @@ def _integers(column: pa.ChunkedArray) -> np.ndarray:
         raise ValueError(
             f"numbered edges need integers without NULLs, got {column.type} with {column.null_count} NULLs"
         )
-    return (
-        np.concatenate([c.to_numpy() for c in column.chunks]).astype(np.int64, copy=False)
-        if column.num_chunks
-        else (np.empty(0, dtype=np.int64))
-    )
+    return column.to_numpy().astype(np.int64, copy=False)
 
 
 def _value_nodes(types: np.ndarray, values: _Codes) -> tuple[np.ndarray, int]:
