@@ -105,6 +105,7 @@ def publish_warehouse(home: TesseraHome, lake: LakeSnapshot | None = None) -> Pu
         raise FileNotFoundError(f"no working warehouse at {working}: run `tessera transform` first")
     target.parent.mkdir(parents=True, exist_ok=True)
     with _publication_lock(target):
+        previous = last_publication(home)
         remove_leftovers(home)
         started = time.perf_counter()
         before = checkpoint(working)
@@ -147,7 +148,22 @@ def publish_warehouse(home: TesseraHome, lake: LakeSnapshot | None = None) -> Pu
             "tables": published.tables,
         },
     )
+    _audit_publication(home, published, previous)
     return published
+
+
+def _audit_publication(home: TesseraHome, published: PublishedWarehouse, previous: PublishedWarehouse | None) -> None:
+    """The audit log's line for a publication: what readers see now, and how each table's rows changed."""
+    from tessera.audit import record_event
+
+    before = previous.tables if previous else {}
+    record_event(
+        home,
+        "publication",
+        path=str(published.path),
+        tables=published.tables,
+        rows_changed={t: n - before.get(t, 0) for t, n in published.tables.items() if n != before.get(t, 0)},
+    )
 
 
 def last_publication(home: TesseraHome) -> PublishedWarehouse | None:

@@ -47,7 +47,7 @@ def run_sync(
     from tessera.connections import destination_connection
 
     conn = destination_connection(activation.destination)
-    return sync(
+    result = sync(
         home,
         activation,
         conn,
@@ -56,6 +56,11 @@ def run_sync(
         full_resync=full_resync,
         progress=progress,
     )
+    if not dry_run:
+        from tessera.audit import record_event
+
+        record_event(home, "sync", full_resync=full_resync, **summary_of(result))
+    return result
 
 
 def sync_task(segment: str, destination: str, logical_date: datetime | None = None) -> dict:

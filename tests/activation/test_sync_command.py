@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tessera.activation.state import sync_log
+from tessera.audit import audit_entries
 from tessera.cli import app
 from tessera.connections import connection_env
 from tests.activation.published import World, people, publish
@@ -44,6 +45,8 @@ def test_a_dry_run_plans_and_a_sync_delivers_the_file(home, world, monkeypatch):
     assert latest["rows"] == 8
     (logged,) = sync_log(home)
     assert (logged["status"], logged["added"]) == ("success", 8)
+    (audited,) = audit_entries(home, "sync")  # the dry run sent nothing, so it is not in the audit log
+    assert audited["details"]["destination"] == "marketing_drop" and audited["details"]["added"] == 8
 
 
 def test_a_failing_destination_exits_1_and_names_it(home, world, monkeypatch):

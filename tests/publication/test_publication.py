@@ -12,6 +12,7 @@ import json
 import duckdb
 import pytest
 
+from tessera.audit import audit_entries
 from tessera.home import TesseraHome
 from tessera.publication import last_publication, manifest_path, publish_warehouse, published_path
 from tessera.warehouse import connect, connect_working, mart_counts
@@ -120,6 +121,11 @@ def test_a_publication_killed_during_the_copy_leaves_the_previous_one_and_the_ne
     assert published.tables == mart_counts(home) == toy_build.expected_counts(AFTER)
     assert published.size_bytes == working_size
     assert last_publication(home) == published
+    # The audit log names both publications (the killed one published nothing) and what the second changed.
+    first, second = audit_entries(home, "publication")
+    assert first["details"]["rows_changed"] == toy_build.expected_counts(BEFORE)
+    expected = {t: n - toy_build.expected_counts(BEFORE)[t] for t, n in toy_build.expected_counts(AFTER).items()}
+    assert second["details"]["rows_changed"] == {t: d for t, d in expected.items() if d}
 
 
 def test_publishing_again_is_idempotent_and_a_publication_refuses_a_working_file_in_use(home, children):
