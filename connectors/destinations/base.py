@@ -11,6 +11,11 @@ engine splits it until the bad rows are alone); a destination that cannot be rea
 
 Snapshot destinations (`files`, `email`) receive the whole segment each run through `deliver_snapshot`,
 all or nothing.
+
+When a person asks to be forgotten (`tessera/activation/erasure.py`), a destination whose API can delete a
+person outright says so with `deletes` and does it in `delete` (a CRM's GDPR delete, an ESP's permanent
+delete); others take the person out through their ordinary removal (`send` with `remove`). What a snapshot
+destination delivered cannot be recalled, so it tells its recipient whom to delete (`suppress`).
 """
 
 from __future__ import annotations
@@ -94,6 +99,20 @@ class Snapshot:
     previous_size: int | None  #: None on the first delivery
 
 
+@dataclass(frozen=True)
+class Suppression:
+    """People erased, for the recipient of a snapshot destination to delete from the copies it kept.
+
+    Each person is the SHA-256 (lower-case hex) of the values the exports carried, so the recipient can
+    match them by hashing its own columns, and the notice itself names nobody in clear: `customer_id`,
+    `email` and `phone` (each "" when the exports had none)."""
+
+    people: Sequence[Mapping[str, str]]
+    erased_at: str  #: when the erasure was requested, ISO 8601 UTC
+
+    COLUMNS: ClassVar[tuple[str, ...]] = ("customer_id_sha256", "email_sha256", "phone_sha256")
+
+
 class BatchRefused(Exception):
     """The destination refused a whole batch because of rows in it (an HTTP 400 naming a record, say).
 
@@ -123,6 +142,8 @@ class Destination:
     #: row of hashes, an ESP's e-mail address): two customers with the same identifiers are then one
     #: member there, and removing one of them must not remove what the other still needs.
     keyed_by_identifiers: ClassVar[bool] = False
+    #: Whether the destination's API deletes a person outright (`delete`), beyond taking them out of an audience.
+    deletes: ClassVar[bool] = False
 
     def __init__(self, conn: ConnectionInfo, run: SyncRun):
         self.conn, self.run = conn, run
@@ -145,6 +166,16 @@ class Destination:
     def deliver_snapshot(self, snapshot: Snapshot) -> str:
         """Deliver the whole segment, all or nothing; returns where it went (a path, a URL, a message id)."""
         raise NotImplementedError(f"{self.kind} destinations take batches, not snapshots")
+
+    def delete(self, batch: Sequence[Member]) -> Delivery:
+        """Delete these people at the destination, not only from the segment's audience (kinds with
+        `deletes`); safe to repeat, and a person the destination no longer knows counts as deleted."""
+        raise NotImplementedError(f"{self.kind} destinations have no delete call")
+
+    def suppress(self, suppression: Suppression) -> str:
+        """Snapshot kinds: tell the recipient whom to delete from what it already received; safe to repeat.
+        Returns where the notice went (a path, a URL, a message id)."""
+        raise NotImplementedError(f"{self.kind} destinations remove people rather than notify of them")
 
     def close(self) -> None:
         """Release connections; called once at the end of the sync, failed or not."""

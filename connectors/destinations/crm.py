@@ -9,7 +9,10 @@ other syncs to the same portal use the budget too.
 
 A batch with one bad input is refused whole, with a 400 naming it: that becomes `BatchRefused` with the
 keys of the e-mails it names, and the engine sends the others again. Contacts are never removed (mode
-`upsert`).
+`upsert`), but a person who asks to be forgotten is deleted with HubSpot's GDPR delete (`POST
+/crm/v3/objects/contacts/gdpr-delete`, by e-mail, one call each): HubSpot deletes the contact and its
+associations, and blocks the address from coming back; an address it does not know is blocked all the same,
+so the call is safe to repeat.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from connectors.destinations.http import DestinationClient, RateLimit
 from connectors.masking import mask_identifier
 
 UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
+GDPR_DELETE_PATH = "/crm/v3/objects/contacts/gdpr-delete"
 KEY_PROPERTY = "tessera_customer_id"
 MAX_VALUE_LENGTH = 65_536
 #: The client's window is a tenth longer than HubSpot's: a call that waited just long enough here could
@@ -53,6 +57,7 @@ class CrmDestination(Destination):
     kind = "crm"
     modes = frozenset({Mode.UPSERT})
     keyed_by_identifiers = True
+    deletes = True
     batch_size = 100
     identifiers = frozenset({"email"})
 
@@ -111,6 +116,24 @@ class CrmDestination(Destination):
         if response.status_code == 400:
             raise _refused(_json(response, call), keys_by_email, call)
         raise DestinationError(f"{call} answered HTTP {response.status_code}{_advice(response)}: {_message(response)}")
+
+    def delete(self, batch: Sequence[Member]) -> Delivery:
+        """GDPR-delete each member's contact by e-mail (a member without one was never sent here)."""
+        confirmed = []
+        for member in batch:
+            email = (member.identifiers.get("email") or "").strip().lower()
+            if email:
+                response = self.client.request(
+                    "POST", GDPR_DELETE_PATH, json={"objectId": email, "idProperty": "email"}
+                )
+                if response.status_code not in (200, 204):
+                    raise DestinationError(
+                        f"crm {self.conn.conn_id}: POST {GDPR_DELETE_PATH} for member {member.key} answered HTTP "
+                        f"{response.status_code}{_advice(response)}: "
+                        + _message(response).replace(email, mask_identifier("email", email))
+                    )
+            confirmed.append(member.key)
+        return Delivery(confirmed=confirmed)
 
 
 def _property_value(value: Any) -> str:

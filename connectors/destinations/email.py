@@ -7,6 +7,11 @@ export, and the export (the same CSV as the `files` destination writes) is attac
 destination puts it. The `Message-ID` is derived from the segment, the destination and the run, so a
 delivery sent again after a lost answer is recognisably the same message.
 
+Messages already sent cannot be recalled. When people ask to be forgotten, the recipients get an erasure
+notice at once: what to do (delete them from earlier exports), and `suppressions.csv` attached, with the
+SHA-256 of the `customer_id`, `email` and `phone` the exports carried, so it names nobody in clear. Its
+`Message-ID` is derived from the people it names, so a notice sent again is recognisably the same one.
+
 Connection: `conn_type` smtp, host, port (25, or 587 with STARTTLS), login and password (optional: SMTP
 AUTH), `extra.to` (addresses, a list or comma-separated; required), `extra.from` (`tessera@localhost`),
 `extra.starttls` (false), `extra.attach_max_bytes` (5 MB), `extra.link_base` (a URL prefix), and for
@@ -28,8 +33,8 @@ from typing import Any
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from connectors.connection import ConnectionInfo
-from connectors.destinations.base import Destination, DestinationError, Mode, Snapshot, SyncRun
-from connectors.destinations.files import encode, export_path, snapshot_table
+from connectors.destinations.base import Destination, DestinationError, Mode, Snapshot, Suppression, SyncRun
+from connectors.destinations.files import SUPPRESSIONS, encode, export_path, snapshot_table, suppressions_csv
 
 log = logging.getLogger(__name__)
 
@@ -130,13 +135,54 @@ class EmailDestination(Destination):
             )
         return message
 
-    def message_id(self) -> str:
-        """The same for every attempt at one run's delivery, and different for any other run or pair.
+    def suppress(self, suppression: Suppression) -> str:
+        """Send the erasure notice, the people's hashes attached; returns its Message-ID."""
+        message = self.compose_suppression(suppression)
+        self._send(message)
+        log.info(
+            "%s: sent erasure notice %s to %d recipient(s)", self.name, message["Message-ID"], len(self.recipients),
+            extra={"segment": self.run.segment, "people": len(suppression.people)},
+        )  # fmt: skip
+        return str(message["Message-ID"])
+
+    def compose_suppression(self, suppression: Suppression) -> EmailMessage:
+        """The notice: who must go (by hashes) and from what, in the marketer's terms."""
+        segment, count = self.run.segment, len(suppression.people)
+        people = "1 person" if count == 1 else f"{count:,} people"
+        attachment = suppressions_csv(None, suppression)
+        message = EmailMessage()
+        message["Subject"] = f"Segment {segment}: erasure notice, delete {people} from earlier exports"
+        message["From"] = self.sender
+        message["To"] = ", ".join(self.recipients)
+        message["Date"] = formatdate(usegmt=True)
+        hashes = sorted(person.get("customer_id_sha256", "") for person in suppression.people)
+        message["Message-ID"] = self.message_id("erasure", *hashes)
+        message["Auto-Submitted"] = "auto-generated"
+        message.set_content(
+            f"{people.capitalize()} in earlier deliveries of segment {segment} asked to be forgotten "
+            f"(requested {suppression.erased_at}).\n"
+            "Delete their rows from every copy of this segment's exports you kept, and from anything you "
+            "imported them into. Later deliveries no longer hold them.\n\n"
+            f"Attached: {SUPPRESSIONS}, one row per person with the SHA-256 (lower-case hex) of the customer_id, "
+            "email and phone the exports carried (empty when they had none): hash your copies' values to find "
+            "the rows.\n\n"
+            f"Destination: {self.run.destination}\n"
+        )
+        message.add_attachment(
+            attachment, maintype="text", subtype="csv", filename=SUPPRESSIONS, params={"charset": "utf-8"}
+        )
+        return message
+
+    def message_id(self, *about: str) -> str:
+        """The same for every attempt at one run's delivery, and different for any other run or pair; with
+        `about` (an erasure notice's people), the same for every notice naming them, whatever the run.
 
         Short enough that the header is never folded (some parsers keep the fold's space in the id)."""
-        digest = hashlib.sha256("\0".join((self.run.segment, self.run.destination, self.run.run_id)).encode())
+        parts = about or (self.run.run_id,)
+        digest = hashlib.sha256("\0".join((self.run.segment, self.run.destination, *parts)).encode())
         domain = self.sender.rpartition("@")[2] or "localhost"
-        return f"<{_ID_UNSAFE.sub('-', self.run.run_id)}.{digest.hexdigest()[:16]}@{domain}>"
+        label = "erasure" if about else _ID_UNSAFE.sub("-", self.run.run_id)
+        return f"<{label}.{digest.hexdigest()[:16]}@{domain}>"
 
     def _send(self, message: EmailMessage) -> None:
         def before_sleep(state: RetryCallState) -> None:

@@ -10,6 +10,10 @@ of it (they stay on the list); without one, a removal archives the member (`DELE
 404 means already gone). A member whose e-mail changed is removed under the old address and added under
 the new one. Every call is safe to repeat: subscribing, segment changes and archiving twice change
 nothing more.
+
+A person who asks to be forgotten is deleted permanently (`POST
+/3.0/lists/{list_id}/members/{subscriber_hash}/actions/delete-permanent`, one call each): off the list and
+its segments, with their data, and Mailchimp refuses to import the address again. A 404 means already gone.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class EspListDestination(Destination):
     kind = "esp_list"
     modes = frozenset({Mode.MIRROR, Mode.ADD_REMOVE, Mode.UPSERT})
     keyed_by_identifiers = True
+    deletes = True
     batch_size = 500
     identifiers = frozenset({"email"})
 
@@ -101,6 +106,23 @@ class EspListDestination(Destination):
             members = [m for m in members if m.key not in moved or m.key in gone.confirmed]
         delivered = self._subscribe(members)
         return Delivery(confirmed=delivered.confirmed, rejected={**rejected, **delivered.rejected})
+
+    def delete(self, batch: Sequence[Member]) -> Delivery:
+        """Delete each member permanently, by subscriber hash (the address itself is never in the URL)."""
+        self._check_audience()
+        confirmed = []
+        for member in batch:
+            email = _email(member)
+            if email:
+                path = f"/3.0/lists/{self.list_id}/members/{subscriber_hash(email)}/actions/delete-permanent"
+                response = self.client.request("POST", path)
+                if response.status_code not in (204, 404):  # 404: deleted already (the list exists)
+                    raise self._error(
+                        f"POST /3.0/lists/{self.list_id}/members/<member {member.key}>/actions/delete-permanent",
+                        response,
+                    )
+            confirmed.append(member.key)
+        return Delivery(confirmed=confirmed)
 
     def _subscribe(self, members: Sequence[Member]) -> Delivery:
         """Batch subscribe, then (with a segment) add to the segment the members Mailchimp took."""

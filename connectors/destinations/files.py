@@ -9,6 +9,12 @@ than the one it names already (a retried old run does not move it back). The man
 to the destination's root, so it means the same thing in `latest.json`, and its `sha256` and `bytes`
 describe exactly the bytes written.
 
+Files already delivered cannot be recalled. When people ask to be forgotten, `<segment>/suppressions.csv`
+lists them for the consumer to delete from the copies it kept: one row per person, `erased_at` and the
+SHA-256 (lower-case hex) of the `customer_id`, `email` and `phone` the exports carried (empty when they had
+none), so it names nobody in clear. The file is cumulative (a new erasure rewrites it with the earlier rows
+kept, atomically as every file here) and is never in an export's manifest.
+
 Connection (`conn_type` picks the transport; every kind reads `extra.format`: `csv` (default) or `parquet`):
 - `fs`: `extra.path`, the folder.
 - `sftp`: host, port (22), login, password or `extra.private_key` (OpenSSH or PEM text; the password
@@ -43,13 +49,15 @@ import pyarrow.parquet as pq
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from connectors.connection import ConnectionInfo
-from connectors.destinations.base import Destination, DestinationError, Mode, Snapshot, SyncRun
+from connectors.destinations.base import Destination, DestinationError, Mode, Snapshot, Suppression, SyncRun
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("csv", "parquet")
 #: Identifier columns come after `customer_id` in this order (others, if any, follow sorted).
 IDENTIFIER_ORDER = ("email", "phone")
+SUPPRESSIONS = "suppressions.csv"
+SUPPRESSION_COLUMNS = ("erased_at", *Suppression.COLUMNS)
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=-]*$")
 T = TypeVar("T")
 
@@ -101,6 +109,27 @@ def encode(table: pa.Table, fmt: str) -> bytes:
     except pa.ArrowException as exc:  # a value that is not a scalar, say
         raise ValueError(f"cannot write the segment as {fmt}: {exc}") from None
     return buffer.getvalue()
+
+
+def suppressions_csv(current: bytes | None, suppression: Suppression) -> bytes:
+    """The suppressions file with `suppression`'s people added: earlier rows kept, one row per customer
+    hash (its first erasure), sorted by time then hash, so writing the same people twice changes nothing."""
+    rows: dict[str, dict[str, str]] = {}
+    if current:
+        table = pa_csv.read_csv(
+            io.BytesIO(current),
+            convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(SUPPRESSION_COLUMNS, pa.string()),
+                                                  strings_can_be_null=False),
+        )  # fmt: skip
+        if tuple(table.column_names) != SUPPRESSION_COLUMNS:
+            raise ValueError(f"is not a suppressions file (columns {', '.join(table.column_names)})")
+        rows = {row["customer_id_sha256"]: row for row in table.to_pylist()}
+    for person in suppression.people:
+        row = {"erased_at": suppression.erased_at, **{c: person.get(c) or "" for c in Suppression.COLUMNS}}
+        rows.setdefault(row["customer_id_sha256"], row)
+    ordered = sorted(rows.values(), key=lambda row: (row["erased_at"], row["customer_id_sha256"]))
+    table = pa.table({c: pa.array([row[c] for row in ordered], pa.string()) for c in SUPPRESSION_COLUMNS})
+    return encode(table, "csv")
 
 
 def export_path(run: SyncRun, fmt: str) -> str:
@@ -428,6 +457,22 @@ class FilesDestination(Destination):
             extra={"segment": self.run.segment, "run_id": self.run.run_id, "rows": table.num_rows, "bytes": len(data)},
         )  # fmt: skip
         return self.transport.url(file)
+
+    def suppress(self, suppression: Suppression) -> str:
+        """Add the people to `<segment>/suppressions.csv` (one row per customer hash); returns its URL."""
+        path = f"{self.run.segment}/{SUPPRESSIONS}"
+        current = self._attempt("reading", path, lambda: self.transport.read(path))
+        try:
+            data = suppressions_csv(current, suppression)
+        except ValueError as exc:
+            raise DestinationError(f"{self.name}: {self.transport.url(path)}: {exc}") from None
+        if data != current:
+            self._attempt("writing", path, lambda: self.transport.write(path, data))
+        log.info(
+            "%s: suppression notice in %s", self.name, self.transport.url(path),
+            extra={"segment": self.run.segment, "people": len(suppression.people)},
+        )  # fmt: skip
+        return self.transport.url(path)
 
     def _point_latest(self, manifest_bytes: bytes) -> None:
         """Copy the manifest to `latest.json`, unless that already names a newer run."""

@@ -10,6 +10,7 @@ Each batch is one transaction: an upsert (`INSERT ... ON CONFLICT DO UPDATE`, sk
 not change) or a delete, so repeating a batch after a lost answer changes nothing. A lost connection is
 retried with backoff; a row the table refuses (too long for a column someone made `varchar(5)`, the
 wrong type, a constraint) fails the batch as `BatchRefused`, and the engine splits it to find the row.
+A person who asks to be forgotten is deleted from the table whatever the mode (`delete`).
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ class PostgresDestination(Destination):
     kind = "postgres"
     modes = frozenset({Mode.MIRROR, Mode.UPSERT})
     batch_size = 5000
+    deletes = True
 
     def __init__(self, conn: ConnectionInfo, run: SyncRun):
         super().__init__(conn, run)
@@ -190,6 +192,10 @@ class PostgresDestination(Destination):
                    "table": f"{self.schema}.{self.table_name}", "rows": len(batch)},
         )  # fmt: skip
         return Delivery.all_of(batch)
+
+    def delete(self, batch: Sequence[Member]) -> Delivery:
+        """The rows of people who asked to be forgotten, deleted as a mirror's leavers are."""
+        return self.send(Change.REMOVE, batch)
 
     def close(self) -> None:
         if self._conn is not None:

@@ -9,6 +9,9 @@ The `webhook-id` is derived from the batch's content (segment, destination, chan
 last successful sync, so the same batch sent again, by the HTTP retries or by the run that resumes a
 failed one, carries the same id and a receiver that deduplicates on it applies the batch once. The timestamp and signature are made
 afresh on every attempt, as the spec asks, so a retry after a long throttle is not refused as a replay.
+
+A person who asks to be forgotten is sent as `segment.members.erased` (whatever the mode): the receiver
+deletes everything it keeps about them, not only their membership.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ EVENT_TYPES = {
     Change.UPDATE: "segment.members.updated",
     Change.REMOVE: "segment.members.removed",
 }
+ERASED_EVENT = "segment.members.erased"
 
 
 def signing_key(secret: str) -> bytes:
@@ -68,7 +72,7 @@ def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def message_id(run: SyncRun, change: Change, batch: Sequence[Member]) -> str:
+def message_id(run: SyncRun, change: Change | str, batch: Sequence[Member]) -> str:
     """An id that is the same whenever this exact batch is sent again, and differs for any other batch.
 
     It includes the last successful sync (`run.since`): a run resuming a failed one sends the same ids,
@@ -113,6 +117,7 @@ class WebhookDestination(Destination):
     kind = "webhook"
     modes = frozenset({Mode.MIRROR, Mode.ADD_REMOVE, Mode.UPSERT})
     batch_size = 500
+    deletes = True
 
     def __init__(self, conn: ConnectionInfo, run: SyncRun):
         super().__init__(conn, run)
@@ -139,8 +144,14 @@ class WebhookDestination(Destination):
 
     def send(self, change: Change, batch: Sequence[Member]) -> Delivery:
         """One POST for the batch; a 2xx confirms every member in it."""
-        event = EVENT_TYPES[change]
-        msg_id = message_id(self.run, change, batch)
+        return self._post(EVENT_TYPES[change], message_id(self.run, change, batch), batch)
+
+    def delete(self, batch: Sequence[Member]) -> Delivery:
+        """One `segment.members.erased` POST: the receiver forgets these people (key and identifiers)."""
+        erased = [Member(key=m.key, identifiers=m.identifiers) for m in batch]
+        return self._post(ERASED_EVENT, message_id(self.run, ERASED_EVENT, erased), erased)
+
+    def _post(self, event: str, msg_id: str, batch: Sequence[Member]) -> Delivery:
         body = json.dumps(
             {
                 "type": event,

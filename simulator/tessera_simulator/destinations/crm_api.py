@@ -5,7 +5,9 @@ id; e-mails that look like addresses; properties that exist on the portal and va
 input refuses the whole batch with a 400 whose `errors` name it (`context.id`). Callers are paced by a
 rolling window (HubSpot's TEN_SECONDLY_ROLLING limit): beyond it the answer is 429 with `Retry-After`.
 Contacts live in memory (`CrmStore`), keyed by lower-cased e-mail, so a batch applied twice leaves one
-contact per e-mail.
+contact per e-mail. `POST /crm/v3/objects/contacts/gdpr-delete` (`{"objectId": <e-mail>, "idProperty":
+"email"}`, or a contact id without `idProperty`) deletes a contact for good and answers 204; as HubSpot, an
+e-mail it does not know is blocklisted all the same, and a blocklisted e-mail is refused by later upserts.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from tessera_simulator.servers.faults import FaultInjector, FaultMiddleware
 
 UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
+GDPR_DELETE_PATH = "/crm/v3/objects/contacts/gdpr-delete"
 MAX_INPUTS = 100
 MAX_VALUE_LENGTH = 65_536
 PROPERTY_TYPES = ("string", "number", "bool")
@@ -72,7 +75,25 @@ class CrmStore:
         self.properties: Mapping[str, str] = {**types, "email": "string"}
         self._lock = threading.Lock()
         self._contacts: dict[str, dict[str, Any]] = {}  # lower-case e-mail -> {"id", "properties", ...}
+        self._blocklisted: set[str] = set()
         self._next_id = 1001
+
+    def gdpr_delete(self, object_id: str, id_property: str | None) -> bool:
+        """Delete a contact by e-mail or by id and blocklist its e-mail; False when no contact matched."""
+        with self._lock:
+            if id_property == "email":
+                email = object_id.strip().lower()
+            else:
+                email = next((e for e, c in self._contacts.items() if c["id"] == object_id), None)
+                if email is None:
+                    return False
+            self._blocklisted.add(email)
+            return self._contacts.pop(email, None) is not None
+
+    def blocklisted(self) -> set[str]:
+        """E-mails deleted under GDPR (or asked to be), which the portal refuses from now on."""
+        with self._lock:
+            return set(self._blocklisted)
 
     def contacts(self) -> dict[str, dict[str, str]]:
         """Every contact's properties (strings, as HubSpot keeps them) by e-mail, `hs_object_id` included."""
@@ -170,8 +191,24 @@ def crm_app(store: CrmStore, token: str, calls_per_10s: int = 100, window_second
     @app.post(UPSERT_PATH)
     async def batch_upsert(request: Request) -> dict[str, Any]:
         started = _now()
-        results = store.upsert(_validated(_read_inputs(await request.body()), store.properties))
+        results = store.upsert(_validated(_read_inputs(await request.body()), store.properties, store.blocklisted()))
         return {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": _now()}
+
+    @app.post(GDPR_DELETE_PATH, status_code=204)
+    async def gdpr_delete(request: Request) -> Response:
+        try:
+            doc = json.loads(await request.body())
+        except ValueError as exc:
+            raise HubSpotError(400, "VALIDATION_ERROR", f"Invalid input JSON: {exc}") from None
+        object_id = doc.get("objectId") if isinstance(doc, dict) else None
+        id_property = doc.get("idProperty") if isinstance(doc, dict) else None
+        if not isinstance(object_id, str) or not object_id or id_property not in (None, "email"):
+            raise HubSpotError(
+                400, "VALIDATION_ERROR", "Invalid input JSON: objectId is required; idProperty may only be email"
+            )
+        if not store.gdpr_delete(object_id, id_property) and id_property != "email":
+            raise HubSpotError(404, "OBJECT_NOT_FOUND", f"resource not found: contact {object_id}")
+        return Response(status_code=204)
 
     return app
 
@@ -198,7 +235,9 @@ def _read_inputs(body: bytes) -> list[dict[str, Any]]:
     return inputs
 
 
-def _validated(inputs: list[dict[str, Any]], types: Mapping[str, str]) -> list[tuple[str, dict[str, str]]]:
+def _validated(
+    inputs: list[dict[str, Any]], types: Mapping[str, str], blocklisted: set[str] = frozenset()
+) -> list[tuple[str, dict[str, str]]]:
     """(e-mail, properties as strings) per input, or one 400 naming every input that is not valid."""
     emails = [item["id"].strip().lower() for item in inputs]
     duplicates = sorted({email for email in emails if emails.count(email) > 1})
@@ -215,6 +254,9 @@ def _validated(inputs: list[dict[str, Any]], types: Mapping[str, str]) -> list[t
             problems.append(_problem("idProperty", "INVALID_ID_PROPERTY", message))
         if not EMAIL.match(email):
             problems.append(_problem("email", "INVALID_EMAIL", f"Email address {item['id']} is invalid"))
+        elif email in blocklisted:
+            message = f"Email address {item['id']} was deleted under GDPR and is blocklisted"
+            problems.append(_problem("email", "BLOCKLISTED_EMAIL", message))
         problems += [p for name, value in properties.items() if (p := _property_problem(name, value, types))]
         if problems:
             message = f"Property values were not valid: {json.dumps(problems)}"

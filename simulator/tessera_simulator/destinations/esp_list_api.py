@@ -6,7 +6,10 @@ succeeds); `update_existing` decides whether known members are updated or refuse
 applies only to new ones, so an unsubscribed member stays unsubscribed. `POST
 /3.0/lists/{list_id}/segments/{segment_id}` adds to or removes from a static segment (addresses not on the
 list are refused to add and ignored to remove). `DELETE /3.0/lists/{list_id}/members/{subscriber_hash}`
-archives a member (404 once it is gone). Auth is HTTP basic with the API key as password; errors are
+archives a member (404 once it is gone); `POST
+/3.0/lists/{list_id}/members/{subscriber_hash}/actions/delete-permanent` deletes one for good (204, then
+404), and from then on a batch subscribe refuses the address as Mailchimp does ("Forgotten Email Not
+Subscribed"). Auth is HTTP basic with the API key as password; errors are
 problem+json. Content lives in memory (`EspListStore`).
 """
 
@@ -67,6 +70,7 @@ class _Member:
 class _List:
     merge_fields: tuple[str, ...]
     members: dict[str, _Member] = field(default_factory=dict)  # lower-case e-mail -> member
+    forgotten: set[str] = field(default_factory=set)  # subscriber hashes deleted permanently
     segments: dict[int, set[str] | None] = field(default_factory=dict)  # id -> e-mails (None: a saved segment)
 
 
@@ -176,6 +180,24 @@ class EspListStore:
                 if emails is not None:
                     emails.discard(email)
 
+    def delete_permanently(self, list_id: str, member_hash: str) -> None:
+        """Delete a member and its data for good (off the list and its segments); 404 when not a member."""
+        with self._lock:
+            audience = self._audience(list_id)
+            email = next((e for e in audience.members if subscriber_hash(e) == member_hash.lower()), None)
+            if email is None:
+                raise _not_found()
+            del audience.members[email]
+            audience.forgotten.add(subscriber_hash(email))
+            for emails in audience.segments.values():
+                if emails is not None:
+                    emails.discard(email)
+
+    def forgotten(self, list_id: str) -> set[str]:
+        """Subscriber hashes of members deleted permanently."""
+        with self._lock:
+            return set(self._lists[list_id].forgotten)
+
     def _audience(self, list_id: str) -> _List:
         if list_id not in self._lists:
             raise _not_found()
@@ -249,6 +271,11 @@ def esp_list_app(store: EspListStore, api_key: str) -> FastAPI:
         remove = _batch_array(doc, "members_to_remove", required=False, item=str)
         return store.change_segment(list_id, _segment_id(segment_id), add, remove)
 
+    @app.post("/3.0/lists/{list_id}/members/{member_hash}/actions/delete-permanent", status_code=204)
+    def delete_permanent(list_id: str, member_hash: str) -> Response:
+        store.delete_permanently(list_id, member_hash)
+        return Response(status_code=204)
+
     @app.delete("/3.0/lists/{list_id}/members/{member_hash}", status_code=204)
     def archive_member(list_id: str, member_hash: str) -> Response:
         store.archive(list_id, member_hash)
@@ -265,6 +292,12 @@ def _subscribe_one(
     error = _member_error(item, email)
     if error:
         return "errors", {"email_address": email, **error}
+    if subscriber_hash(email) in audience.forgotten:
+        message = (
+            f"{email} was permanently deleted and cannot be re-imported. "
+            "The contact must re-subscribe to get back on the list."
+        )
+        return "errors", {"email_address": email, "error": message, "error_code": "ERROR_GENERIC"}
     merge_fields = {tag: v for tag, v in (item.get("merge_fields") or {}).items() if tag in audience.merge_fields}
     known = audience.members.get(email.lower())
     if known is not None and known.status != "archived":

@@ -4,7 +4,8 @@ It behaves as a careful consumer of https://www.standardwebhooks.com/ does: it r
 signature (401) and a `webhook-timestamp` more than five minutes from now (400, against replays), treats
 `webhook-id` as an idempotency key (a repeated id is acknowledged with 200 and not applied again), and
 applies `segment.members.added|updated|removed` events to a membership view per segment that tests
-read as plain Python data. Verification is written here from the spec, not shared with the sender, so
+read as plain Python data. `segment.members.erased` removes people as `removed` does and records only
+that an erasure came (`erasures`), since a receiver must not keep what it was asked to forget. Verification is written here from the spec, not shared with the sender, so
 the two check each other. `/_faults` and `/_stats` inject faults as in the API stand-ins.
 """
 
@@ -28,7 +29,12 @@ from tessera_simulator.servers.faults import FaultInjector, FaultMiddleware
 
 WEBHOOK_PATH = "/hooks/segments"
 TOLERANCE_SECONDS = 5 * 60
-EVENT_TYPES = ("segment.members.added", "segment.members.updated", "segment.members.removed")
+EVENT_TYPES = (
+    "segment.members.added",
+    "segment.members.updated",
+    "segment.members.removed",
+    "segment.members.erased",
+)
 
 
 class WebhookStore:
@@ -40,6 +46,7 @@ class WebhookStore:
         self._deliveries: list[dict[str, Any]] = []
         self._applied: set[str] = set()
         self._duplicates: list[str] = []
+        self._erasures: list[dict[str, Any]] = []
 
     def apply(self, message_id: str, event: dict[str, Any]) -> bool:
         """Apply a verified event once; False (and nothing changes) when its id was already applied."""
@@ -50,14 +57,21 @@ class WebhookStore:
             self._applied.add(message_id)
             members = self._members.setdefault(event["segment"], {})
             for item in event["data"]:
-                if event["type"] == "segment.members.removed":
+                if event["type"] in ("segment.members.removed", "segment.members.erased"):
                     members.pop(item["customer_id"], None)
                 else:
                     members[item["customer_id"]] = {"identifiers": item["identifiers"], "fields": item["fields"]}
             self._deliveries.append(
                 {"id": message_id, "type": event["type"], "segment": event["segment"], "size": len(event["data"])}
             )
+            if event["type"] == "segment.members.erased":
+                self._erasures.append({"id": message_id, "segment": event["segment"], "people": len(event["data"])})
             return True
+
+    def erasures(self) -> list[dict[str, Any]]:
+        """Each erasure event applied: id, segment and how many people (never who)."""
+        with self._lock:
+            return copy.deepcopy(self._erasures)
 
     def members(self, segment: str) -> dict[str, dict[str, Any]]:
         """customer_id -> {"identifiers", "fields"} for the segment's current members."""
