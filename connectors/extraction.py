@@ -16,6 +16,7 @@ The order of steps is the guarantee:
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 import uuid
@@ -29,6 +30,7 @@ import pyarrow as pa
 
 from connectors.base import CursorStream, FileDropStream, Stream, Window
 from connectors.contract import quarantine_schema
+from connectors.destinations.hashing import sha256_hex
 from connectors.lake import BatchWriter, Loader, batch_dir, check_replaceable, recover, stream_dir
 from connectors.records import RecordError, require
 from connectors.state import LOCK_TIMEOUT_SECONDS, BatchRecord, StateStore, StreamState
@@ -38,6 +40,61 @@ log = logging.getLogger(__name__)
 #: How the connectors name themselves in the `_LOADER.json` of the folders they write.
 LOADER_NAME = "tessera-connector"
 _ZONES = ("raw", "quarantine")
+#: The suppression list of erased people's hashed identifiers, in the state folder: every extraction reads it.
+SUPPRESSION_FILE = "suppressed_identifiers.json"
+SUPPRESSED_REASON = "suppressed by an erasure request"
+#: Which landed columns carry which hashed identifier types of the suppression list.
+_SUPPRESSIBLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "email": ("email",),
+    "receipt_email": ("email",),
+    "phone": ("phone_digits",),
+    "contact_id": ("crm_contact_id",),
+    "user_id": ("crm_contact_id", "email"),
+    "subscriber_id": ("esp_subscriber_id",),
+    "loyalty_id": ("loyalty_id",),
+    "anonymous_id": ("anonymous_id",),
+}
+_SUPPRESSED = object()  # what `_Landing.add` returns for a record dropped by the suppression list
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """SHA-256 hashes of erased people's identifiers, by identifier type. A record carrying one of them is
+    dropped at landing, counted, and never written anywhere, quarantine included: it would keep the PII.
+
+    Values are hashed as the erasure wrote them: e-mails trimmed and lower-cased, phones as their digits (the
+    list holds the digits of every spelling the sources used, and of the E.164 form), ids trimmed."""
+
+    hashes: dict[str, frozenset[str]]
+
+    @classmethod
+    def load(cls, path: Path) -> Suppression | None:
+        """The list at `path`, or None when there is none (nobody was erased)."""
+        path = Path(path)
+        if not path.exists():
+            return None
+        document = json.loads(path.read_text())
+        hashes = {kind: frozenset(values) for kind, values in (document.get("sha256") or {}).items() if values}
+        return cls(hashes) if hashes else None
+
+    def matches(self, row: dict[str, Any]) -> bool:
+        for column, kinds in _SUPPRESSIBLE_COLUMNS.items():
+            value = row.get(column)
+            if not isinstance(value, str) or not value.strip():
+                continue
+            for kind in kinds:
+                normal = _suppression_form(kind, value)
+                if normal and sha256_hex(normal) in self.hashes.get(kind, ()):
+                    return True
+        return False
+
+
+def _suppression_form(kind: str, value: str) -> str:
+    if kind == "email":
+        return value.strip().lower()
+    if kind == "phone_digits":
+        return "".join(ch for ch in value if ch.isdigit())
+    return value.strip()
 
 
 @dataclass
@@ -47,6 +104,7 @@ class ExtractionResult:
     batch_id: str
     rows: int = 0
     quarantined: int = 0
+    suppressed: int = 0  #: records of erased people dropped at landing (`SUPPRESSED_REASON`)
     skipped_seen: int = 0
     rerun: bool = False
     recovered: list[str] = field(default_factory=list)  #: own uncommitted batches recovery deleted
@@ -56,6 +114,8 @@ class ExtractionResult:
 
     def summary(self) -> str:
         text = f"{self.source}/{self.stream} batch {self.batch_id}: {self.rows} rows landed, {self.quarantined} quarantined"
+        if self.suppressed:
+            text += f", {self.suppressed} suppressed"
         if self.reasons:
             text += " (" + "; ".join(f"{n} × {r}" for r, n in self.reasons.most_common(5)) + ")"
         return text
@@ -76,9 +136,19 @@ def _from_iso(text: str | None) -> datetime | None:
 class _Landing:
     """The raw and quarantine writers of one batch, buffering one page of rows at a time."""
 
-    def __init__(self, stream: Stream, lake: Path, batch_id: str, extracted_at: datetime, loader: Loader):
+    def __init__(
+        self,
+        stream: Stream,
+        lake: Path,
+        batch_id: str,
+        extracted_at: datetime,
+        loader: Loader,
+        suppression: Suppression | None = None,
+    ):
         c = stream.contract
         self.stream = stream
+        self.suppression = suppression
+        self.suppressed = 0
         self.meta = {"_batch_id": batch_id, "_extracted_at": extracted_at}
         self.publication = uuid.uuid4().hex
         self.raw = BatchWriter(
@@ -94,8 +164,9 @@ class _Landing:
         self._good: list[dict[str, Any]] = []
         self._bad: list[dict[str, Any]] = []
 
-    def add(self, raw: Any, record_json: str) -> dict[str, Any] | None:
-        """Parse one record into the page buffer; return its row, or None if it was quarantined."""
+    def add(self, raw: Any, record_json: str) -> dict[str, Any] | None | object:
+        """Parse one record into the page buffer; return its row, None if it was quarantined, or `_SUPPRESSED`
+        if it belongs to an erased person (dropped, only counted)."""
         try:
             row = require(self.stream.parse(raw), self.stream.contract.required)
         except RecordError as exc:
@@ -105,6 +176,10 @@ class _Landing:
                 {"_record_id": self.stream.record_id(raw), "_reason": reason, "_record": record_json, **self.meta}
             )
             return None
+        if self.suppression is not None and self.suppression.matches(row):
+            self.suppressed += 1
+            self.reasons[SUPPRESSED_REASON] += 1
+            return _SUPPRESSED
         row.update(self.meta)
         if self.stream.contract.keeps_record:
             row["_record"] = record_json
@@ -150,6 +225,8 @@ def _extract_cursor(stream: CursorStream, window: Window, start: dict[str, Any],
                 result.skipped_seen += 1
                 continue
             row = landing.add(raw, record_json)
+            if row is _SUPPRESSED:  # neither landed nor remembered: nothing of an erased person stays
+                continue
             if row is None:
                 seen[fp] = end_iso
                 continue
@@ -190,18 +267,24 @@ def extract(
     state_dir: Path,
     batch_id: str | None = None,
     lock_timeout: float = LOCK_TIMEOUT_SECONDS,
+    suppression_file: Path | None = None,
 ) -> ExtractionResult:
     """Extract one batch of `stream` for `window` into `lake`, committing state in `state_dir`.
 
-    Holds the stream's lock from recovery to `_SUCCESS`; raises `StreamLockTimeout` when another
-    extraction of the stream keeps it longer than `lock_timeout` seconds."""
+    Records of erased people, named by the suppression list (`suppression_file`, by default
+    `<state_dir>/suppressed_identifiers.json`), are dropped and counted. Holds the stream's lock from
+    recovery to `_SUCCESS`; raises `StreamLockTimeout` when another extraction of the stream keeps it
+    longer than `lock_timeout` seconds."""
     c = stream.contract
     store = StateStore(state_dir, c.source, c.stream)
     with store.lock(lock_timeout):
-        return _extract_locked(stream, window, lake, store, batch_id or window.batch_id())
+        suppression = Suppression.load(suppression_file or Path(state_dir) / SUPPRESSION_FILE)
+        return _extract_locked(stream, window, lake, store, batch_id or window.batch_id(), suppression)
 
 
-def _extract_locked(stream: Stream, window: Window, lake: Path, store: StateStore, batch_id: str) -> ExtractionResult:
+def _extract_locked(
+    stream: Stream, window: Window, lake: Path, store: StateStore, batch_id: str, suppression: Suppression | None
+) -> ExtractionResult:
     c = stream.contract
     loader = Loader(LOADER_NAME, c.source, c.stream)
     state: StreamState = store.load()
@@ -215,7 +298,7 @@ def _extract_locked(stream: Stream, window: Window, lake: Path, store: StateStor
         check_replaceable(batch_dir(lake, zone, c.source, c.stream, batch_id), loader)
     previous = state.batches.get(batch_id)
     start_state = previous.start_state if previous is not None else state.current
-    landing = _Landing(stream, lake, batch_id, datetime.now(UTC), loader)
+    landing = _Landing(stream, lake, batch_id, datetime.now(UTC), loader, suppression)
     log.info(
         "extracting %s batch %s window [%s, %s)%s",
         c.name,
@@ -238,6 +321,7 @@ def _extract_locked(stream: Stream, window: Window, lake: Path, store: StateStor
         landing.abort()
         raise
     result.rows, result.quarantined, result.reasons = landing.raw.rows, landing.quarantine.rows, landing.reasons
+    result.suppressed = landing.suppressed
     state.batches[batch_id] = BatchRecord(
         batch_id=batch_id,
         window_start=_iso(window.start),

@@ -28,6 +28,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from connectors.durable import fsync_path
+
 log = logging.getLogger(__name__)
 
 BATCH_PREFIX = "batch_id="
@@ -54,14 +56,6 @@ def stream_dir(lake: Path, zone: str, source: str, stream: str) -> Path:
 
 def batch_dir(lake: Path, zone: str, source: str, stream: str, batch_id: str) -> Path:
     return stream_dir(lake, zone, source, stream) / f"{BATCH_PREFIX}{batch_id}"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -198,7 +192,7 @@ class BatchWriter:
                 with open(part, "rb") as fh:
                     os.fsync(fh.fileno())
             os.replace(self._tmp, self.target)
-        _fsync_dir(self.target.parent)
+        fsync_path(self.target.parent)
         return self.target if self._files else None
 
     def complete(self) -> Path | None:
@@ -227,7 +221,7 @@ def write_marker(folder: Path, name: str, doc: dict | None = None) -> Path:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
     return path
 
 
@@ -341,7 +335,7 @@ def recover(directory: Path, loader: Loader, committed: Mapping[str, str | None]
                     shutil.rmtree(original)
                 log.warning("restoring %s: the run replacing it did not commit", original)
                 os.replace(entry, original)
-                _fsync_dir(directory)
+                fsync_path(directory)
                 done.restored.append(batch)
             else:
                 shutil.rmtree(entry)

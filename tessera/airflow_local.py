@@ -14,8 +14,10 @@ import sys
 from datetime import datetime
 from functools import cache
 
-from tessera.home import TesseraHome
+from tessera.home import TesseraHome, tessera_home
+from tessera.logs import airflow_log_settings, dbt_log_settings, route_airflow_logging, task_log_path, write_task_logs
 from tessera.resources import dags_folder
+from tessera.telemetry import TELEMETRY_OFF, turn_off_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +29,11 @@ def airflow_environment(home: TesseraHome) -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home.airflow / 'airflow.db'}",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        # Nothing phones home: the embedded default must run with no network beyond loopback.
-        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
-        "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
-        "GX_ANALYTICS_ENABLED": "false",
+        # Task logs under $TESSERA_HOME/logs/airflow/<dag_id>/<run_id>/<task_id>.log, dbt's under logs/dbt/.
+        **airflow_log_settings(home),
+        **dbt_log_settings(home),
+        # Nothing phones home (tessera.telemetry): the embedded default runs with no network beyond loopback.
+        **TELEMETRY_OFF,
         "TESSERA_HOME": str(home.root),
     }
 
@@ -40,13 +43,14 @@ def configure(home: TesseraHome) -> None:
         log.debug("airflow was imported before configure(); its settings come from the environment as it was")
     for key, value in airflow_environment(home).items():
         os.environ.setdefault(key, value)
+    turn_off_telemetry()
     home.airflow.mkdir(parents=True, exist_ok=True)
 
 
 def migrate_metadata_db() -> None:
     """Create or upgrade the Airflow metadata DB (idempotent; skipped when it is already current)."""
     marker = os.path.join(os.environ["AIRFLOW_HOME"], ".tessera-migrated")
-    import airflow
+    airflow = _import_airflow()
 
     version = airflow.__version__ + os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
     if os.path.exists(marker) and open(marker).read() == version:
@@ -60,8 +64,17 @@ def migrate_metadata_db() -> None:
         fh.write(version)
 
 
+def _import_airflow():
+    """Airflow, imported: importing it sets up logging its own way, which `route_airflow_logging` undoes."""
+    import airflow
+
+    route_airflow_logging()
+    return airflow
+
+
 @cache
 def _dagbag():
+    _import_airflow()
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(dags_folder()), safe_mode=False)
@@ -72,11 +85,27 @@ def _dagbag():
 
 
 def run_dag(dag_id: str, logical_date: datetime) -> None:
-    """Run one DAG for the data interval that ends at `logical_date`; raise if any task failed."""
-    dag = _dagbag().get_dag(dag_id)
+    """Run one DAG for the data interval that ends at `logical_date`; raise if any task failed, naming each
+    failed task's log.
+
+    `dag.test()` runs the tasks in this process, where Airflow writes no task log file: here each task run
+    logs to `$TESSERA_HOME/logs/airflow/<dag_id>/<run_id>/<task_id>.log`, as a deployment's workers do
+    (`tessera.logs`), in Tessera's one format and masked."""
+    bag = _dagbag()
+    home = tessera_home()
+    write_task_logs(home)
+    dag = bag.get_dag(dag_id)
     if dag is None:
         raise KeyError(f"no DAG {dag_id!r} in {dags_folder()}")
     run = dag.test(logical_date=logical_date)
     if str(run.state) != "success":
-        failed = [ti.task_id for ti in run.get_task_instances() if str(ti.state) != "success"]
-        raise RuntimeError(f"DAG {dag_id} run for {logical_date.isoformat()} ended {run.state}; failed: {failed}")
+        instances = run.get_task_instances()
+        failed = [ti.task_id for ti in instances if str(ti.state) != "success"]
+        logs = ", ".join(
+            str(task_log_path(home, dag_id, run.run_id, ti.task_id, ti.map_index))
+            for ti in instances
+            if str(ti.state) == "failed"
+        )
+        raise RuntimeError(
+            f"DAG {dag_id} run for {logical_date.isoformat()} ended {run.state}; failed: {failed}; task logs: {logs}"
+        )

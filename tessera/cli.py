@@ -4,39 +4,95 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import UTC, date, datetime
-from typing import Annotated
+import threading
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from tessera.home import tessera_home
+from tessera.home import TesseraHome, tessera_home
+
+if TYPE_CHECKING:
+    from tessera.dbt_runner import NodeProgress
 
 app = typer.Typer(help="Tessera, the batch customer data platform.", no_args_is_help=True, add_completion=False)
 console = Console()
 _debug = False
+_verbose = False
 
 
 @app.callback()
 def main(
+    ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO level.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log at INFO level, and show dbt's whole output.")
+    ] = False,
 ) -> None:
-    global _debug
+    global _debug, _verbose
     _debug = debug
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    _verbose = verbose
+    from tessera.logs import configure_logging
+
+    # One format, masked, on the console and in $TESSERA_HOME/logs/cli/<command>-<timestamp>.log (tessera.logs).
+    configure_logging(
+        logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
+        home=tessera_home(),
+        command=ctx.invoked_subcommand,
     )
 
 
 def _fail(exc: BaseException) -> None:
     if _debug:
         raise exc
-    console.print(f"[bold red]error:[/] {escape(str(exc))}")  # the message is text, not markup: `[demo]` stays
+    # The message is text, never markup: `[demo]`, `[/x]` or a dbt `[error]` reach the user as written.
+    console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
     raise typer.Exit(1)
+
+
+def _say(line: str) -> None:
+    """Print a line of plain text (paths, ids, counts): whatever brackets it holds are not markup."""
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_ansi(line: str) -> None:
+    """Print a line that carries ANSI colours (dbt's): styled on a terminal, plain text otherwise."""
+    console.print(Text.from_ansi(line), soft_wrap=True, highlight=False)
+
+
+def _writable_home() -> TesseraHome:
+    """$TESSERA_HOME for a command that writes to it: created if missing, and checked before any work
+    starts, so a folder that cannot be written is one line naming it, not a traceback half-way through."""
+    import tempfile
+
+    home = tessera_home()
+    try:
+        home.root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=home.root):
+            pass
+    except OSError as exc:
+        _fail(
+            OSError(
+                f"TESSERA_HOME {home.root} is not a folder this user can write ({exc.strerror or exc}): "
+                "point TESSERA_HOME at one that is"
+            )
+        )
+    return home
+
+
+def _iso_time(option: str, value: str | None) -> datetime | None:
+    """An option's ISO-8601 time, in UTC when it names no zone; a one-line error naming the option otherwise."""
+    if value is None:
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        _fail(ValueError(f"{option}: {value!r} is not an ISO-8601 time, e.g. 2026-01-31T00:00:00Z"))
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
 
 
 def _require_demo() -> None:
@@ -47,14 +103,75 @@ def _require_demo() -> None:
         _fail(RuntimeError("this command needs the demo's simulated sources: pip install 'tessera[demo]'"))
 
 
+class _ProgressDisplay:
+    """Steps of a long command and the nodes of its dbt build, as they go: on a terminal a live line with a
+    bar (done/total, the node now running); otherwise plain lines, a step each and the build every tenth
+    of the way and at each failure, so a log file gets a readable record rather than a spinner's frames."""
+
+    def __init__(self, title: str) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.live = console.is_terminal
+        self.lock = threading.Lock()
+        self.reported = 0  # nodes done at the last plain line
+        self.bar = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}", markup=False),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not self.live,
+        )
+        self.task = self.bar.add_task(title, total=None)
+
+    def step(self, message: str) -> None:
+        """A step of the command: logged above the bar, and the bar's new title."""
+        if self.live:
+            console.log(Text(message))
+            self.bar.update(self.task, description=message, completed=0, total=None)
+        else:
+            _say(message)
+
+    def node(self, update: NodeProgress) -> None:
+        """A dbt node started or finished (`tessera.dbt_runner.NodeProgress`)."""
+        total = f"/{update.total}" if update.total else ""
+        if self.live:
+            what = "running" if update.status is None else update.status
+            self.bar.update(
+                self.task, description=f"dbt: {what} {update.node}", completed=update.done, total=update.total
+            )
+            if update.failed:
+                console.log(Text(f"dbt: {update.resource_type} {update.node} {update.status}", style="red"))
+            return
+        if update.status is None:
+            return
+        with self.lock:
+            step = max(1, (update.total or 10) // 10)
+            due = update.done - self.reported >= step or update.done == update.total
+            if due or update.failed:
+                self.reported = update.done
+                _say(
+                    f"dbt: {update.done}{total} nodes done, latest {update.resource_type} {update.node}: {update.status}"
+                )
+
+    def __enter__(self) -> _ProgressDisplay:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)
+
+
 def _print_lake(home) -> None:
     from tessera.lake_report import lake_report
 
-    table = Table(title=f"Lake at {home.lake}")
+    table = Table(title=f"Lake at {escape(str(home.lake))}")
     for col in ("source", "stream", "batches", "rows", "quarantined"):
         table.add_column(col, justify="right" if col in ("batches", "rows", "quarantined") else "left")
     for r in lake_report(home.lake):
-        table.add_row(r.source, r.stream, str(r.batches), f"{r.rows:,}", f"{r.quarantined:,}")
+        table.add_row(escape(r.source), escape(r.stream), str(r.batches), f"{r.rows:,}", f"{r.quarantined:,}")
     console.print(table)
 
 
@@ -68,29 +185,32 @@ def demo(
     _require_demo()
     from tessera.airflow_local import configure
 
-    home = tessera_home()
+    home = _writable_home()
     configure(home)
     from tessera_simulator.demo import DemoSettings, run_demo
 
     try:
-        with console.status("running the demo…") as status:
+        with _ProgressDisplay("running the demo…") as shown:
             delivered = run_demo(
-                home, DemoSettings(customers, days, seed), progress=lambda m: status.update(m) or console.log(m)
+                home, DemoSettings(customers, days, seed), progress=shown.step, dbt_progress=shown.node
             )
     except Exception as exc:  # noqa: BLE001 - the CLI shows the message, not a traceback
         _fail(exc)
     _print_lake(home)
-    console.print(f"Quarantined records (with reasons): {home.lake / 'quarantine'}")
+    _say(f"Quarantined records (with reasons): {home.lake / 'quarantine'}")
     _print_marts(home)
     from tessera_simulator.demo import identity_accuracy
 
     from tessera.checks import data_docs_index
 
-    console.print(f"Identity resolution against the simulator's ground truth: {identity_accuracy(home)}")
-    console.print(f"Data quality checks of every batch and of the marts (Data Docs): {data_docs_index(home)}")
+    _say(f"Identity resolution against the simulator's ground truth: {identity_accuracy(home)}")
+    _say(f"Data quality checks of every batch and of the marts (Data Docs): {data_docs_index(home)}")
     _print_syncs_log(home)
     for line in delivered:
-        console.print(line, soft_wrap=True, highlight=False)
+        _say(line)
+    from tessera.report import write_report
+
+    _say(f"Run report (open it in a browser): {write_report(home)}")
 
 
 @app.command()
@@ -105,7 +225,7 @@ def simulate(
     _require_demo()
     from tessera_simulator import Simulator, SimulatorConfig
 
-    home = tessera_home()
+    home = _writable_home()
     try:
         if (home.simulator / "state.json").exists():
             sim = Simulator.open(home.simulator)
@@ -119,7 +239,7 @@ def simulate(
             sim.advance(days=days)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    console.print(f"simulated sources at {home.simulator}, clock {sim.clock.isoformat()}")
+    _say(f"simulated sources at {home.simulator}, clock {sim.clock.isoformat()}")
     if serve:
         _serve(home)
 
@@ -135,7 +255,7 @@ def _serve(home) -> None:
     with run_servers(home.simulator, token=token) as urls:
         console.print("Serving the CRM and ESP APIs; export these to point Airflow at them:")
         for key, value in source_connections(home, urls.crm, urls.esp, token).items():
-            console.print(f"export {key}='{value}'", soft_wrap=True, highlight=False)
+            _say(f"export {key}='{value}'")
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
@@ -156,22 +276,17 @@ def extract(
     from connectors.registry import registry
     from tessera.airflow_local import configure
 
-    home = tessera_home()
+    window_start = _iso_time("--start", start)
+    window_end = _iso_time("--end", end) or datetime.now(UTC).replace(microsecond=0)
+    home = _writable_home()
     configure(home)
     from tessera.collect import extract_source
 
-    def parse(value: str | None) -> datetime | None:
-        if value is None:
-            return None
-        ts = datetime.fromisoformat(value)
-        return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
-
-    window_end = parse(end) or datetime.now(UTC).replace(microsecond=0)
     try:
         sources = [registry().source(source).name] if source else list(registry().sources)
         for name in sources:
-            for result in extract_source(name, parse(start), window_end, home=home):
-                console.print(result.summary())
+            for result in extract_source(name, window_start, window_end, home=home):
+                _say(result.summary())
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
 
@@ -190,23 +305,28 @@ def transform(
 
     With `--target postgres` the lake is first loaded into the PostgreSQL database the TESSERA_PG_*
     variables name, and the project is built there."""
-    from tessera.dbt_runner import run_transform, target_type
+    from tessera.dbt_runner import BuildSummary, dbt_log_path, run_transform, target_type
 
-    home = tessera_home()
+    home = _writable_home()
     try:
-        with console.status("dbt build…"):
-            run_transform(home, full_refresh=full_refresh, target=target, select=select)
         engine = target_type(target)
+        if _verbose:  # dbt's whole output, in colour on a terminal only
+            result = run_transform(home, full_refresh=full_refresh, target=target, select=select, echo=_print_ansi)
+        else:
+            with _ProgressDisplay("dbt build: starting…") as shown:
+                result = run_transform(
+                    home, full_refresh=full_refresh, target=target, select=select, progress=shown.node
+                )
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
+    summary = BuildSummary.of(result, dbt_log_path(home))
+    _say(f"dbt build: {summary.counts()} (dbt's whole output: {summary.log_file})")
     if engine == "postgres":
         from tessera.warehouse_load import PostgresSettings
 
-        console.print(
-            f"Built in PostgreSQL, {PostgresSettings.from_env().describe()} (schemas staging, intermediate, marts)"
-        )
+        _say(f"Built in PostgreSQL, {PostgresSettings.from_env().describe()} (schemas staging, intermediate, marts)")
     elif select:
-        console.print(f"Built the selection into the working warehouse {home.warehouse}; a selection is not published.")
+        _say(f"Built the selection into the working warehouse {home.warehouse}; a selection is not published.")
     else:
         _print_marts(home)
 
@@ -214,9 +334,11 @@ def transform(
 @app.command()
 def explain(
     customer_id: Annotated[str, typer.Argument(help="A customer_id from marts.golden_customers.")],
-    show_pii: Annotated[bool, typer.Option("--show-pii", help="Show emails and phones unmasked.")] = False,
+    show_pii: Annotated[bool, typer.Option("--show-pii", help="Show names, emails and phones unmasked.")] = False,
 ) -> None:
-    """Show why records were merged into one customer, and which identifiers were kept out and why."""
+    """Show why records were merged into one customer, and which identifiers were kept out and why.
+
+    A retired id (a customer since merged into another) explains the customer it was merged into."""
     from tessera.explain import explain_customer
 
     try:
@@ -243,12 +365,13 @@ def train_matcher(
     if simulate is not None:
         _require_demo()
 
+    home = _writable_home()
     try:
         with console.status("training the matcher…"):
-            model = train(tessera_home(), simulate=simulate, seed=seed)
+            model = train(home, simulate=simulate, seed=seed)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    console.print(f"matcher model version {model.version} ({model.training_data}) written to {matcher_model_path()}")
+    _say(f"matcher model version {model.version} ({model.training_data}) written to {matcher_model_path()}")
 
 
 @app.command()
@@ -267,13 +390,13 @@ def generate(
             if stale:
                 listed = "; ".join(f"{f.path.relative_to(root)} ({f.reason})" for f in stale)
                 raise RuntimeError(f"generated files are stale: {listed}. Run `tessera generate`.")
-            console.print(f"generated files are current ({len(registry().sources)} sources)")
+            _say(f"generated files are current ({len(registry().sources)} sources)")
             return
         written = write_files(registry(), root)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     for path in written:
-        console.print(f"wrote {path.relative_to(root)}")
+        _say(f"wrote {path.relative_to(root)}")
     if not written:
         console.print("generated files were already current")
 
@@ -298,7 +421,7 @@ def paths() -> None:
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
     for name, path in rows.items():
-        console.print(f"{name}: {path}", soft_wrap=True, highlight=False)
+        _say(f"{name}: {path}")
 
 
 @app.command("dbt-parse")
@@ -306,11 +429,12 @@ def dbt_parse(force: Annotated[bool, typer.Option(help="Parse even when the mani
     """Write the dbt manifest the transform DAG renders from (`make install` runs this)."""
     from tessera.dbt_runner import parse_project
 
+    home = _writable_home()
     try:
-        path = parse_project(tessera_home(), force=force)
+        path = parse_project(home, force=force)
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    console.print(f"dbt manifest written to {path}")
+    _say(f"dbt manifest written to {path}")
 
 
 def _print_marts(home) -> None:
@@ -318,7 +442,7 @@ def _print_marts(home) -> None:
     from tessera.warehouse import mart_counts
 
     counts = mart_counts(home)
-    console.print(
+    _say(
         f"Published warehouse {published_path(home)}: {counts['golden_customers']:,} golden customers, "
         f"{counts['customer_xref']:,} source records attributed (marts.golden_customers, marts.customer_xref)"
     )
@@ -349,7 +473,7 @@ def _print_check(result) -> None:
         outcome = f"[{style}]failed[/]: {escape(failure.observed)}"
         if failure.sample_values:
             outcome += escape(f" (e.g. {', '.join(failure.sample_values)})")
-        table.add_row(failure.expectation_type, escape(failure.column or ""), failure.severity, outcome)
+        table.add_row(escape(failure.expectation_type), escape(failure.column or ""), failure.severity, outcome)
     passed = result.expectations - len(result.critical) - len(result.warnings)
     if passed > 0:
         table.add_row(f"{passed} other expectation(s)", "", "", "[green]passed[/]")
@@ -379,7 +503,7 @@ def check(
 
     A batch with a critical failure is held: the transform does not read it until it is landed again
     and passes, or an operator releases it (--release). Exits 1 on any critical failure."""
-    home = tessera_home()
+    home = _writable_home()
     if release is not None:
         _release(home, release, reason)
         return
@@ -402,11 +526,11 @@ def check(
         _print_check(result)
     for result in results:  # whole lines, unwrapped, as logs and alerts quote them
         if not result.passed:
-            console.print(f"[bold red]critical:[/] {escape(result.message())}", soft_wrap=True, highlight=False)
+            console.print(Text.assemble(("critical: ", "bold red"), result.message()), soft_wrap=True)
         elif result.warnings:
-            console.print(f"[yellow]warning:[/] {escape(result.message())}", soft_wrap=True, highlight=False)
+            console.print(Text.assemble(("warning: ", "yellow"), result.message()), soft_wrap=True)
     failed = [result for result in results if not result.passed]
-    console.print(f"Data Docs: {data_docs_index(home)}", soft_wrap=True, highlight=False)
+    _say(f"Data Docs: {data_docs_index(home)}")
     if failed:
         raise typer.Exit(1)
 
@@ -423,11 +547,7 @@ def _release(home, release: tuple[str, str], reason: str | None) -> None:
         path = release_batch(home, _contract(stream), batch_id, reason, getpass.getuser())
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
-    console.print(
-        f"released {stream} batch {batch_id}: the next transform reads it ({path}; audit trail {releases_log(home)})",
-        soft_wrap=True,
-        highlight=False,
-    )
+    _say(f"released {stream} batch {batch_id}: the next transform reads it ({path}; audit trail {releases_log(home)})")
 
 
 def _print_held(home) -> None:
@@ -441,10 +561,10 @@ def _print_held(home) -> None:
         for col in ("stream", "batch", "held since", "first failure"):
             table.add_column(col, overflow="fold")
         for batch in held:
-            table.add_row(batch.stream, batch.batch_id, batch.held_at, escape(batch.first_failure))
+            table.add_row(*(escape(str(v)) for v in (batch.stream, batch.batch_id, batch.held_at, batch.first_failure)))
         console.print(table)
     if data_docs_index(home).exists():
-        console.print(f"Data Docs: {data_docs_index(home)}", soft_wrap=True, highlight=False)
+        _say(f"Data Docs: {data_docs_index(home)}")
 
 
 def _print_matcher_fits(home) -> None:
@@ -454,17 +574,13 @@ def _print_matcher_fits(home) -> None:
     if not history:
         console.print("The matcher has not been fitted to this warehouse's records yet (the next build does it).")
         return
-    table = Table(title=f"Matcher fits ({home.root / 'matcher'})")
+    table = Table(title=f"Matcher fits ({escape(str(home.root / 'matcher'))})")
     for col in ("version", "fitted at", "how", "records", "why"):
         table.add_column(col, overflow="fold")
     for fit in history[-5:]:
-        table.add_row(
-            str(fit["version"]),
-            fit["fitted_at"],
-            fit.get("method", "estimated"),
-            f"{fit['profile']['records']:,}",
-            escape("; ".join(fit["reasons"])),
-        )
+        row = (fit["version"], fit["fitted_at"], fit.get("method", "estimated"), f"{fit['profile']['records']:,}",
+               "; ".join(fit["reasons"]))  # fmt: skip
+        table.add_row(*(Text(str(value)) for value in row))
     console.print(table)
 
 
@@ -488,7 +604,7 @@ def sync_command(
     from tessera.activation.runs import activations, run_sync
     from tessera.airflow_local import configure
 
-    home = tessera_home()
+    home = _writable_home()
     configure(home)
     results, failures = [], []
     try:
@@ -497,10 +613,10 @@ def sync_command(
         _fail(exc)
     with Progress(console=console, transient=True) as bar:
         for activation in chosen:
-            task = bar.add_task(activation.name, total=None)
+            task = bar.add_task(escape(activation.name), total=None)
 
             def progress(change: str, done: int, total: int, task=task, name=activation.name) -> None:
-                bar.update(task, description=f"{name}: {change}", completed=done, total=total)
+                bar.update(task, description=escape(f"{name}: {change}"), completed=done, total=total)
 
             try:
                 result = run_sync(home, activation, dry_run=dry_run, full_resync=full_resync, progress=progress)
@@ -516,7 +632,7 @@ def sync_command(
                 failures.append(f"{activation.name}: {result.error}")
     _print_syncs(results, dry_run)
     for failure in failures:
-        console.print(f"[bold red]failed:[/] {escape(failure)}", soft_wrap=True)
+        console.print(Text.assemble(("failed: ", "bold red"), failure), soft_wrap=True)
     if failures:
         raise typer.Exit(1)
 
@@ -535,7 +651,7 @@ def _print_syncs_log(home) -> None:
         table.add_column(column, justify="left" if column in ("segment → destination", "status") else "right")
     for row in newest.values():
         sent = sum(row[c] or 0 for c in ("added", "updated", "removed"))
-        table.add_row(f"{row['segment']} → {row['destination']} ({row['mode']})", row["status"], f"{row['members'] or 0:,}",
+        table.add_row(escape(f"{row['segment']} → {row['destination']} ({row['mode']})"), escape(str(row["status"])), f"{row['members'] or 0:,}",
                       f"{sent:,}", *(f"{row[c] or 0:,}" for c in ("invalid", "rejected", "excluded")))  # fmt: skip
     console.print(table)
 
@@ -548,26 +664,147 @@ def _print_syncs(results, dry_run: bool) -> None:
         table.add_column(column, justify="left" if column in columns[:4] else "right")
     for r in results:
         sent = (r.plan.add, r.plan.update, r.plan.remove) if dry_run and r.plan else (r.added, r.updated, r.removed)
-        table.add_row(r.segment, r.destination, r.mode, r.status, f"{r.members:,}", *(f"{n:,}" for n in sent),
+        table.add_row(*(escape(str(v)) for v in (r.segment, r.destination, r.mode, r.status)), f"{r.members:,}", *(f"{n:,}" for n in sent),
                       f"{r.invalid:,}", f"{r.rejected:,}", f"{r.retried:,}", f"{r.excluded:,}")  # fmt: skip
     console.print(table)
     for r in results:
         if r.location:
-            console.print(f"{r.segment} -> {r.destination}: {r.location}", soft_wrap=True, highlight=False)
+            _say(f"{r.segment} -> {r.destination}: {r.location}")
         for kind in ("invalid", "rejected"):
             for key, reason in r.samples[kind]:
-                console.print(f"  {kind} {key}: {escape(reason)}", soft_wrap=True, highlight=False)
+                _say(f"  {kind} {key}: {reason}")
+
+
+#: How long after a build its publication may come (the mart checks run in between); a publication later
+#: than that is of another build, such as one the transform DAG ran in Airflow.
+_PUBLISHED_WITHIN = timedelta(minutes=30)
+
+
+def _print_last_build(home) -> None:
+    """The warehouse's last build: when dbt last built here and what, and whether readers have it (the
+    published marts and their rows). A build the transform DAG ran in Airflow shows as its publication."""
+    from tessera.dbt_runner import last_build
+    from tessera.publication import last_publication
+
+    build, published = last_build(home), last_publication(home)
+    if build is None and published is None:
+        _say("The warehouse has not been built yet (tessera transform, or the transform DAG).")
+        return
+    if build is not None:
+        outcome = "failed" if build.failures else "succeeded"
+        since = published.published_at - build.finished_at if published is not None else None
+        if since is None or since < timedelta(0):
+            readers = "not published (a selection, a failed build or failed mart checks)"
+        elif since <= _PUBLISHED_WITHIN:
+            readers = "published"
+        else:
+            readers = "a later build was published since (the transform DAG's)"
+        _say(f"Last dbt build: {build.finished_at:%Y-%m-%d %H:%M:%S} UTC, {outcome}, {build.describe()}; {readers}")
+    if published is None:
+        _say("Nothing is published: readers have no marts yet.")
+        return
+    tables = ", ".join(f"marts.{name} {rows:,}" for name, rows in sorted(published.tables.items()))
+    _say(f"Published marts ({published.published_at:%Y-%m-%d %H:%M:%S} UTC, {published.path}): {tables}")
+
+
+def _print_erasures(home) -> None:
+    """The erasure requests served, from the audit log: how many, and the newest few with what they changed."""
+    try:
+        from tessera.audit import audit_entries
+    except ImportError:  # an installation without the audit log has served none through it
+        return
+    served = audit_entries(home, "erasure")
+    if not served:
+        _say("No erasure request has been served.")
+        return
+    table = Table(title=f"Erasure requests served: {len(served):,} (newest {min(len(served), 5)})")
+    for column in ("at (UTC)", "request", "outcome", "changes", "by"):
+        table.add_column(column, overflow="fold")
+    for entry in reversed(served[-5:]):
+        details = entry.get("details") or {}
+        counts = details.get("counts") or {}
+        changes = ", ".join(f"{place} {n:,}" for place, n in counts.items() if isinstance(n, int) and n)
+        at = (
+            datetime.fromisoformat(entry["at"]).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if entry.get("at") else ""
+        )
+        row = (at, details.get("request", ""), details.get("outcome", ""), changes or "none")
+        table.add_row(*(Text(str(v)) for v in (*row, entry.get("actor", ""))))
+    console.print(table)
 
 
 @app.command()
 def status() -> None:
-    """Show what the lake holds (batches, rows and quarantined records per stream), held batches, the
-    matcher's latest fits to the data, and the newest sync of each segment to each destination."""
+    """Show what the lake holds (batches, rows and quarantined records per stream), the warehouse's last
+    build and what is published, held batches, the matcher's latest fits to the data, the newest sync of
+    each segment to each destination, and the erasure requests served."""
     home = tessera_home()
-    _print_lake(home)
-    _print_held(home)
-    _print_matcher_fits(home)
-    _print_syncs_log(home)
+    try:
+        _print_lake(home)
+        _print_last_build(home)
+        _print_held(home)
+        _print_matcher_fits(home)
+        _print_syncs_log(home)
+        _print_erasures(home)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+
+
+@app.command()
+def report() -> None:
+    """Write the run report: one HTML page with charts of the lake, the golden customers, identity
+    resolution, segments, syncs and data quality (aggregates only; opens offline). Prints its path."""
+    from tessera.report import LATEST, write_report
+
+    home = tessera_home()
+    try:
+        with console.status("writing the run report…"):
+            path = write_report(home)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    _say(f"Run report: {path} (also {path.with_name(LATEST)})")
+
+
+@app.command()
+def forget(
+    email: Annotated[str | None, typer.Option("--email", help="The person's e-mail address.")] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="The person's phone, with its country code.")] = None,
+    crm_id: Annotated[str | None, typer.Option("--crm-id", help="The person's CRM contact id.")] = None,
+    customer_id: Annotated[str | None, typer.Option("--customer-id", help="The person's customer id.")] = None,
+) -> None:
+    """Erase one person (right to be forgotten): every record of theirs in every source, from the lake,
+    quarantine, both warehouses, the connector state, the text files and the destinations; their hashed
+    identifiers go on the suppression list so later extractions drop them. Exactly one option. Prints counts,
+    never the identifier."""
+    from tessera.erasure import forget as forget_person
+    from tessera.erasure import parse_request
+
+    named = [(kind, value) for kind, value in
+             (("email", email), ("phone", phone), ("crm_id", crm_id), ("customer_id", customer_id)) if value is not None]  # fmt: skip
+    if len(named) != 1:
+        _fail(ValueError("give exactly one of --email, --phone, --crm-id, --customer-id"))
+    home = tessera_home()
+    try:
+        request = parse_request(*named[0])
+        report = forget_person(home, request)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    _say(f"Erasure request {request.describe()}: {report.outcome}")
+    table = Table(title=f"{report.changes:,} changes")
+    table.add_column("place")
+    table.add_column("count", justify="right")
+    for place, count in report.counts.items():
+        table.add_row(escape(place), f"{count:,}")
+    console.print(table)
+    unfinished = [s for s in report.destinations if s.get("status") in ("pending", "busy")]
+    for summary in report.destinations:
+        _say(f"  {summary.get('segment')} → {summary.get('destination')}: {summary.get('status')}")
+    if unfinished:
+        _fail(
+            RuntimeError(
+                f"{len(unfinished)} destination(s) did not confirm the erasure yet (pending or busy): serve the "
+                "same request again to finish it; what is done stays done"
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,27 @@ def extract_source(
     for name in wanted:
         spec.stream(name)  # raises, naming the source's streams, for an unknown one
     window = Window(start, end)
-    return [
-        extract(stream, window, lake=home.lake, state_dir=home.state)
-        for stream in spec.build_streams(connection_info(source))
-        if stream.contract.stream in wanted
-    ]
+    results = []
+    for stream in spec.build_streams(connection_info(source)):
+        if stream.contract.stream in wanted:
+            result = extract(stream, window, lake=home.lake, state_dir=home.state)
+            _audit(home, result, window)
+            results.append(result)
+    return results
+
+
+def _audit(home: TesseraHome, result: ExtractionResult, window: Window) -> None:
+    """The audit log's line for one extraction: what landed, what was quarantined and why (reasons masked)."""
+    from connectors.masking import mask_text
+    from tessera.audit import record_event
+
+    record_event(
+        home,
+        "extraction",
+        stream=f"{result.source}.{result.stream}",
+        batch_id=result.batch_id,
+        window=[window.start, window.end],
+        rows=result.rows,
+        quarantined=result.quarantined,
+        reasons={mask_text(str(reason)): n for reason, n in result.reasons.items()},
+    )

@@ -19,6 +19,14 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from connectors.registry import Registry, Source, registry
 from tessera.alerts import on_task_failure
+from tessera.logs import mask_task_logs
+from tessera.telemetry import turn_off_telemetry
+
+# Every process that parses or runs a Tessera DAG imports this module: no usage data leaves it, and what its
+# tasks log is masked before it reaches the task log (before Cosmos reads its settings, which happens when the
+# transform DAG is built or a Cosmos task runs).
+turn_off_telemetry()
+mask_task_logs()
 
 #: The fixed tag vocabulary: a stage of the flow plus, for extract DAGs, the source.
 STAGE_TAGS = frozenset({"collect", "unify", "check", "activate", "protect"})
@@ -177,8 +185,12 @@ def export_dbt_environment(context: dict[str, Any]) -> None:
     time, the way every Tessera command resolves them, and handed to dbt explicitly."""
     from tessera.dbt_runner import dbt_environment
     from tessera.home import tessera_home
+    from tessera.logs import dbt_log_settings, mask_dbt_logs
 
-    os.environ.update(dbt_environment(tessera_home()))
+    home = tessera_home()
+    os.environ.update(dbt_environment(home))
+    os.environ.update(dbt_log_settings(home))  # dbt's log under $TESSERA_HOME/logs/dbt/, not in the temporary copy
+    mask_dbt_logs()
 
 
 def prepare_producer(context: dict[str, Any]) -> None:
@@ -191,6 +203,9 @@ def prepare_producer(context: dict[str, Any]) -> None:
     export_dbt_environment(context)
     settings.enable_watcher_reliable_retry = False
 
+
+#: The dbt project's hooks (on-run-start, on-run-end), which the manifest lists as `operation` nodes.
+HOOK_NODES = "resource_type:operation"
 
 #: dbt events that only say a node is under way; node tasks read results.
 PROGRESS_EVENTS = frozenset({"NodeStart", "NodeCompiling", "NodeExecuting"})
@@ -305,6 +320,8 @@ def mirror_after_build(group, upstream) -> None:
 
     producer = group.tasks_map[PRODUCER_WATCHER_TASK_ID]
     producer.dbt_cmd_flags = list(PRODUCTION_BUILD_FLAGS)
+    # Hooks are left out of the rendering only: dbt never selects them, and runs them around every build.
+    producer.exclude = " ".join(item for item in (producer.exclude or "").split() if item != HOOK_NODES) or None
     parser = producer._make_parse_callable
     producer._make_parse_callable = lambda: results_only(parser())
     done = group.tasks_map[PRODUCER_WATCHER_DONE_TASK_ID]
@@ -356,6 +373,8 @@ def transform_dag(sources: Registry | None = None):
         },
     )
     def transform():
+        from tessera.dbt_runner import forward_dbt_event
+
         tests = node_tests(manifest)
         dbt = DbtTaskGroup(
             group_id="dbt",
@@ -365,8 +384,10 @@ def transform_dag(sources: Registry | None = None):
             ),
             render_config=RenderConfig(
                 load_method=LoadMode.DBT_MANIFEST,
-                # Exposures say who consumes a segment (dbt docs lineage); the activation DAGs sync them.
-                exclude=["resource_type:exposure"],
+                # Exposures say who consumes a segment (dbt docs lineage); the activation DAGs sync them. The
+                # on-run-start/-end hooks (operations: the lake's source views) run inside the producer's
+                # `dbt build`, not as tasks: Cosmos has no task for them, and warned on every parse.
+                exclude=["resource_type:exposure", HOOK_NODES],
                 # A task per model and seed; its tests are reported by it (`report_node_tests`).
                 test_behavior=TestBehavior.NONE,
                 emit_datasets=False,
@@ -375,7 +396,8 @@ def transform_dag(sources: Registry | None = None):
             execution_config=ExecutionConfig(
                 execution_mode=ExecutionMode.WATCHER,
                 invocation_mode=InvocationMode.DBT_RUNNER,
-                setup_operator_args={"pre_execute": prepare_producer},
+                # Each node's progress reaches whoever listens in this process (`tessera demo` prints it).
+                setup_operator_args={"pre_execute": prepare_producer, "dbt_runner_callbacks": [forward_dbt_event]},
             ),
             # Templated per run: a manual run with {"full_refresh": true} builds with --full-refresh.
             operator_args={

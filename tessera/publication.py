@@ -37,6 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from connectors.durable import fsync_path, write_atomically
+from tessera.analyst_file import publish_analyst_file
 from tessera.home import TesseraHome
 
 if TYPE_CHECKING:
@@ -104,14 +106,15 @@ def publish_warehouse(home: TesseraHome, lake: LakeSnapshot | None = None) -> Pu
     if not working.exists():
         raise FileNotFoundError(f"no working warehouse at {working}: run `tessera transform` first")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _publication_lock(target):
+    with publication_lock(target):
         previous = last_publication(home)
         remove_leftovers(home)
         started = time.perf_counter()
         before = checkpoint(working)
         partial, manifest = _partial(target), manifest_path(home)
         try:
-            _copy_durably(working, partial)
+            shutil.copyfile(working, partial)
+            fsync_path(partial)
             if _fingerprint(working) != before:
                 raise WarehouseChanged(
                     f"the working warehouse {working} was written while it was being copied: "
@@ -128,7 +131,7 @@ def publish_warehouse(home: TesseraHome, lake: LakeSnapshot | None = None) -> Pu
             document = {**published.summary(), "inode": partial.stat().st_ino}
             if lake is not None:
                 document["lake"] = lake.to_dict()
-            _write_durably(_partial(manifest), json.dumps(document, indent=2) + "\n")
+            write_atomically(_partial(manifest), json.dumps(document, indent=2) + "\n")
         except Exception:
             remove_leftovers(home)
             raise
@@ -138,7 +141,8 @@ def publish_warehouse(home: TesseraHome, lake: LakeSnapshot | None = None) -> Pu
             stale_wal.unlink()
         os.replace(partial, target)  # the one step readers see
         os.replace(_partial(manifest), manifest)
-        _fsync_directory(target.parent)
+        fsync_path(target.parent)
+        publish_analyst_file(home, target)
     log.info(
         "published the warehouse",
         extra={
@@ -149,6 +153,9 @@ def publish_warehouse(home: TesseraHome, lake: LakeSnapshot | None = None) -> Pu
         },
     )
     _audit_publication(home, published, previous)
+    from tessera.report import record_publication
+
+    record_publication(home, published.published_at)  # the run report's sizes over time
     return published
 
 
@@ -253,7 +260,7 @@ def remove_leftovers(home: TesseraHome) -> list[Path]:
 
 
 @contextmanager
-def _publication_lock(target: Path) -> Iterator[None]:
+def publication_lock(target: Path) -> Iterator[None]:
     """One publication at a time per home (a CLI run and an Airflow task may overlap); the next one waits."""
     with open(target.parent / ".publish.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -274,30 +281,6 @@ def _wal(path: Path) -> Path:
 def _fingerprint(path: Path) -> tuple[int, int, int]:
     stat = path.stat()
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
-
-
-def _copy_durably(source: Path, destination: Path) -> None:
-    shutil.copyfile(source, destination)
-    fd = os.open(destination, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_durably(path: Path, text: str) -> None:
-    with open(path, "w") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _remove(path: Path) -> None:

@@ -17,7 +17,6 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}"
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] = "False"
-os.environ["AIRFLOW__USAGE_DATA_COLLECTION__ENABLED"] = "False"
 
 from tessera.home import TesseraHome  # noqa: E402
 

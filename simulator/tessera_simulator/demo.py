@@ -14,10 +14,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 from connectors.registry import registry
 from tessera.connections import connection_env, exported
 from tessera.home import TesseraHome
+
+if TYPE_CHECKING:
+    from tessera.dbt_runner import NodeProgress
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +65,16 @@ def simulated_sources(home: TesseraHome, settings: DemoSettings) -> Iterator[obj
             yield sim
 
 
-def run_demo(home: TesseraHome, settings: DemoSettings, progress: Callable[[str], None] = log.info) -> list[str]:
-    """Run the demo; returns where to look at what the activation delivered."""
+def run_demo(
+    home: TesseraHome,
+    settings: DemoSettings,
+    progress: Callable[[str], None] = log.info,
+    dbt_progress: Callable[[NodeProgress], None] | None = None,
+) -> list[str]:
+    """Run the demo; returns where to look at what the activation delivered. `progress` hears of each step,
+    `dbt_progress` of each dbt node of the transform DAG's build as it starts and finishes."""
     from tessera.airflow_local import configure, migrate_metadata_db, run_dag
-    from tessera.dbt_runner import parse_project
+    from tessera.dbt_runner import dbt_progress_to, parse_project
     from tessera.orchestration import activation_dags
     from tessera_simulator.destinations.demo import demo_destinations
 
@@ -80,7 +90,8 @@ def run_demo(home: TesseraHome, settings: DemoSettings, progress: Callable[[str]
             for source in registry().sources.values():
                 run_dag(source.dag_id, sim.clock)
         progress("every stream has landed: running the transform DAG (dbt via Cosmos)")
-        run_dag("tessera_transform", sim.clock)
+        with dbt_progress_to(dbt_progress):  # the DAG's dbt build runs in this process (`dag.test()`)
+            run_dag("tessera_transform", sim.clock)
         for dag_id in activation_dags():
             progress(f"the marts passed their checks and are published: running {dag_id}")
             run_dag(dag_id, sim.clock)

@@ -39,7 +39,7 @@ class Plan:
 
 
 def attach_warehouse(con: duckdb.DuckDBPyConnection, path: str) -> None:
-    con.execute(f"attach '{path}' as {WAREHOUSE} (read_only)")
+    con.execute(f"attach ? as {WAREHOUSE} (read_only)", [str(path)])  # a path may hold quotes
 
 
 def segment_columns(con: duckdb.DuckDBPyConnection, activation: Activation) -> set[str]:

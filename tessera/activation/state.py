@@ -14,13 +14,13 @@ rows leaves their bytes in DuckDB's free blocks, so an erasure rewrites the file
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from connectors.durable import replace_durably
 from tessera.home import TesseraHome
 
 if TYPE_CHECKING:
@@ -151,15 +151,8 @@ def rewrite_state(path: Path) -> None:
         con.execute("detach __rewritten")
     finally:
         con.close()
-    with open(partial, "rb+") as copy:
-        os.fsync(copy.fileno())
-    os.replace(partial, path)
+    replace_durably(partial, path)
     Path(str(path) + ".wal").unlink(missing_ok=True)  # closed cleanly, so checkpointed: nothing to lose
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 def rewrite_owed(path: Path) -> Path:

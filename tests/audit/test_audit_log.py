@@ -13,6 +13,8 @@ from tessera.home import TesseraHome
 
 
 def test_entries_chain_and_name_their_actor(home: TesseraHome, monkeypatch) -> None:
+    for name in ("AIRFLOW_CTX_DAG_ID", "AIRFLOW_CTX_TASK_ID", "AIRFLOW_CTX_DAG_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)  # a DAG run earlier in this worker process leaves them set
     record_event(home, "publication", customers=12)
     monkeypatch.setenv("AIRFLOW_CTX_DAG_ID", "tessera_transform")
     monkeypatch.setenv("AIRFLOW_CTX_TASK_ID", "publish")

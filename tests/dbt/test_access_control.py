@@ -25,8 +25,10 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from tessera.analyst_file import analyst_file_path
 from tessera.dbt_runner import dbt_artifacts_dir, run_dbt, run_transform
 from tessera.home import TesseraHome
+from tessera.publication import publish_warehouse
 from tessera.resources import dbt_project_dir
 from tests.dbt.postgres_target import connect, postgres_target
 from tests.dbt.simulated_lake import land_simulated_lake
@@ -209,10 +211,10 @@ def test_tagging_a_column_in_yaml_masks_it_in_the_analyst_view(world, tmp_path):
     assert hashed > 50
 
 
-def test_duckdb_analysts_get_a_file_holding_only_the_masked_tables(world, manifest, tmp_path):
-    """DuckDB has no roles, so the boundary is a file: the operation writes the analyst views' rows as tables."""
-    path = tmp_path / "warehouse_analyst.duckdb"
-    run_dbt(["run-operation", "write_analyst_database", "--args", json.dumps({"path": str(path)})], world)
+def test_duckdb_analysts_get_a_file_holding_only_the_masked_tables(world, manifest):
+    """DuckDB has no roles, so the boundary is a file: each publication writes the analyst views' rows as tables."""
+    publish_warehouse(world)
+    path = analyst_file_path(world)
     with duckdb.connect(str(path), read_only=True) as con:
         tables = con.execute(
             "select table_schema, table_name, table_type from information_schema.tables order by 1, 2"

@@ -165,10 +165,11 @@ class Airflow:
     def task_logs(self, tasks: list[dict], lines: int = 80) -> str:
         parts = []
         for ti in tasks:
-            folder = self.home / "logs" / f"dag_id={ti['dag_id']}" / f"run_id={ti['dag_run_id']}"
-            for path in sorted(folder.glob(f"task_id={ti['task_id']}/**/*.log")):
+            # The deployment keeps task logs where the project puts them (`tessera.logs.airflow_log_settings`).
+            folder = Path(self.env["AIRFLOW__LOGGING__BASE_LOG_FOLDER"]) / ti["dag_id"] / ti["dag_run_id"]
+            for path in sorted(folder.glob(f"{ti['task_id']}*.log")):
                 text = path.read_text(errors="replace").splitlines()
-                parts.append(f"--- {path.relative_to(self.home)} ---\n" + "\n".join(text[-lines:]))
+                parts.append(f"--- {path} ---\n" + "\n".join(text[-lines:]))
         return "\n".join(parts) or "(no task log files)"
 
 
@@ -189,9 +190,6 @@ def deployment_environment(
         AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{port}/execution/",
         AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_urlsafe(32),
         AIRFLOW__COSMOS__CACHE_DIR=str(root / "cosmos"),
-        AIRFLOW__COSMOS__ENABLE_TELEMETRY="False",
-        AIRFLOW__USAGE_DATA_COLLECTION__ENABLED="False",
-        GX_ANALYTICS_ENABLED="false",
         **extra,
     )
 

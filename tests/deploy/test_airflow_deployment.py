@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from tessera_simulator.servers import run_servers
 
 from connectors.registry import registry
 from tessera.home import TesseraHome
+from tessera.logs import airflow_log_settings, airflow_logs_dir
 from tests.deploy.airflow_cluster import Airflow, DeploymentError, metadata_database, running_airflow
 from tests.deploy.installed import Installed
 from tests.lake_reader import landed
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 TOKEN = "deploy-test-token"
 SEED = 5
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 EXTRACT_DAGS = sorted(source.dag_id for source in registry().sources.values())
 
 
@@ -56,7 +59,11 @@ def test_the_wheel_deployed_on_airflow_extracts_on_schedule_and_the_assets_trigg
     interval_start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
     world = f"SimulatorConfig(customers=200, seed={SEED}, start_date={interval_start.date()}) advanced a day"
     home = TesseraHome(tmp_path / "tessera-home")
-    tessera_env = {"TESSERA_HOME": str(home.root), "TESSERA_START_DATE": interval_start.isoformat()}
+    tessera_env = {
+        "TESSERA_HOME": str(home.root),
+        "TESSERA_START_DATE": interval_start.isoformat(),
+        **airflow_log_settings(home),  # task logs under the home, as docs/deploy.md sets them
+    }
     paths = installed.run("tessera", "paths", env=installed.environment(**tessera_env), cwd=tmp_path)
     assert paths.returncode == 0, paths.stderr
     dags_folder = dict(line.split(": ", 1) for line in paths.stdout.splitlines())[
@@ -131,6 +138,14 @@ def test_the_wheel_deployed_on_airflow_extracts_on_schedule_and_the_assets_trigg
     assert set(xref.column("source").to_pylist()) == set(registry().sources)
     scores = pairwise_scores(xref, sim.ground_truth(), scope=linkable)
     assert scores.precision >= 0.97 and scores.recall >= 0.93, f"{scores.summary()} on {world}"
+
+    # Each task run wrote its own log under the home, by DAG, run and task, and no log holds an e-mail address.
+    task_logs = sorted(airflow_logs_dir(home).rglob("*.log"))
+    transform_logs = [p for p in task_logs if p.is_relative_to(airflow_logs_dir(home) / "tessera_transform")]
+    assert any(p.name.startswith("publish_marts") for p in transform_logs), task_logs
+    assert {p.relative_to(airflow_logs_dir(home)).parts[0] for p in task_logs} >= {*EXTRACT_DAGS, "tessera_transform"}
+    for path in task_logs:
+        assert not EMAIL.search(path.read_text(errors="replace")), f"{path} holds an e-mail address"
 
 
 def _wait_for_dags(airflow: Airflow) -> None:

@@ -9,7 +9,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tessera.dbt_runner import dbt_artifacts_dir, run_dbt, run_transform
+from tessera.dbt_runner import dbt_artifacts_dir, dbt_log_path, run_dbt, run_transform
 from tessera.home import TesseraHome
 from tests.sources import running_sources, simulated_days
 
@@ -97,7 +97,7 @@ def compiled_tests(home: TesseraHome) -> dict[str, str]:
 
 
 def last_run_log(home: TesseraHome) -> str:
-    log = (dbt_artifacts_dir(home) / "logs" / "dbt.log").read_text(encoding="utf-8", errors="replace")
+    log = dbt_log_path(home).read_text(encoding="utf-8", errors="replace")
     return log.rsplit("Running with", 1)[-1]
 
 

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from tessera_simulator.identity_accuracy import linkable_records, merged_households, pairwise_scores
 
+from tessera.dbt_runner import dbt_log_path
 from tessera.home import TesseraHome
 from tests.sources import running_sources, simulated_days
 
@@ -77,5 +78,5 @@ def test_the_matcher_was_fitted_to_this_world_and_the_blocking_plan_logged(regio
 
     (fit,) = FittedModels(regional.root / "matcher").history()
     assert fit["reasons"] == ["first build"]
-    log = (regional.root / "dbt" / "logs" / "dbt.log").read_text(encoding="utf-8", errors="replace")
+    log = dbt_log_path(regional).read_text(encoding="utf-8", errors="replace")
     assert "blocking budget:" in log and "comparisons per rule" in log

@@ -34,8 +34,11 @@
                 {%- set files = [] -%}
                 {%- set rows = [] -%}
                 {%- for batch_id, visible_at in visible -%}
-                    {%- do files.append("'" ~ folder ~ "/batch_id=" ~ batch_id ~ "/*.parquet'") -%}
-                    {%- do rows.append("('" ~ batch_id ~ "', cast('" ~ visible_at ~ "' as timestamp with time zone))") -%}
+                    {%- do files.append(tessera.sql_string_literal(folder ~ "/batch_id=" ~ batch_id ~ "/*.parquet")) -%}
+                    {%- do rows.append(
+                        "(" ~ tessera.sql_string_literal(batch_id) ~ ", cast(" ~ tessera.sql_string_literal(visible_at)
+                        ~ " as timestamp with time zone))"
+                    ) -%}
                 {%- endfor -%}
                 {%- set body -%}
                     select lake_rows.*, visible.visible_at as _visible_at
@@ -64,7 +67,7 @@
 {#- The visible batches of one stream folder, as (batch_id, visible_at) pairs in batch order. -#}
 {% macro visible_lake_batches(folder) %}
     {%- set pattern = folder ~ '/batch_id=*/_*' -%}
-    {%- if run_query("select count(*) from glob('" ~ pattern ~ "')").columns[0].values()[0] == 0 -%}
+    {%- if run_query("select count(*) from glob(" ~ tessera.sql_string_literal(pattern) ~ ")").columns[0].values()[0] == 0 -%}
         {{ return([]) }}
     {%- endif -%}
     {%- set query -%}
@@ -76,7 +79,7 @@
                     when parse_filename(filename) like '%.json'
                         then try_cast(json_extract_string(content, '$.at') as timestamp with time zone)
                 end as marked_at
-            from read_text('{{ pattern }}')
+            from read_text({{ tessera.sql_string_literal(pattern) }})
         )
 
         select

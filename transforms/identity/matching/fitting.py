@@ -236,7 +236,7 @@ def write_term_frequencies(cur: duckdb.DuckDBPyConnection, model: MatcherModel, 
         else "select null::varchar as column_name, null::varchar as value, null::double as tf limit 0"
     )
     tmp = path.with_name(f".{path.name}.tmp")
-    cur.execute(f"copy ({query}) to '{tmp}' (format parquet)").fetchall()
+    cur.execute(f"copy ({query}) to ? (format parquet)", [str(tmp)]).fetchall()  # a path may hold quotes
     tmp.replace(path)
 
 

@@ -199,7 +199,7 @@ def score(
 
 def _register_term_frequencies(linker, cur: duckdb.DuckDBPyConnection, path) -> None:
     """Score with the fit's term frequencies, not the day's: a pair's score then stays put from day to day."""
-    frozen = cur.sql(f"select * from read_parquet('{path}')").to_arrow_table()
+    frozen = cur.sql("select * from read_parquet($path)", params={"path": str(path)}).to_arrow_table()
     cur.register("matching_frozen_tf", frozen)
     for column in sorted(set(frozen.column("column_name").to_pylist())):
         table = f"matching_tf_{column}"
