@@ -30,6 +30,7 @@ BENCHMARKS = (
     "matching",
     "checks",
     "activation",
+    "predictions",
 )
 
 

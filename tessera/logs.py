@@ -57,6 +57,8 @@ AIRFLOW_LOG_FILENAME_TEMPLATE = (
 
 #: Libraries that log what only their developers need at INFO.
 QUIET_LOGGERS = ("great_expectations._docs_decorators",)
+#: Loggers whose warnings go to the log files only (see `_not_for_the_console`).
+CONSOLE_QUIET_PREFIXES = ("splink",)
 
 #: dbt's loggers: its log file and its console output.
 DBT_LOGGERS = ("file_log", "stdout_log")
@@ -234,7 +236,9 @@ def configure_logging(
         handler.close()
     _installed.clear()
     _remove_console_handlers(root)
-    _installed.append(_handler(logging.StreamHandler(sys.stderr), console_level))
+    console = _handler(logging.StreamHandler(sys.stderr), console_level)
+    console.addFilter(_not_for_the_console)
+    _installed.append(console)
     path = None
     file_level = min(console_level, logging.INFO)
     if home is not None and command:
@@ -252,6 +256,12 @@ def configure_logging(
         logging.getLogger(name).setLevel(max(console_level, logging.WARNING))
     mask_dbt_logs()
     return path
+
+
+def _not_for_the_console(record: logging.LogRecord) -> bool:
+    """Splink's model-fitting notes ("level not observed in dataset, unable to train m value") are for whoever
+    tunes the matcher: they stay in the log files, and the console keeps what a run's user acts on."""
+    return not (record.name.startswith(CONSOLE_QUIET_PREFIXES) and record.levelno < logging.ERROR)
 
 
 def _remove_console_handlers(root: logging.Logger) -> None:

@@ -36,7 +36,8 @@ def stage_of(unique_id: str, fqn: list[str]) -> str:
     """The stage of one node of the build, from its kind and the model's folder (`fqn`).
 
     Models of `intermediate/identity` downstream of stitching (`int_customer_records`,
-    `int_identity_decisions`) feed the marts and count as golden marts; so do the segments built on them."""
+    `int_identity_decisions`) feed the marts and count as golden marts; so do the segments built on them and
+    the analysts' masked views of both."""
     kind = unique_id.split(".", 1)[0]
     if kind in ("seed", "operation"):
         return SEEDS
@@ -51,7 +52,7 @@ def stage_of(unique_id: str, fqn: list[str]) -> str:
         return EDGES
     if folders[:1] == ["staging"] or folders[:2] == ["intermediate", "enrichment"]:
         return STAGING
-    if folders[:1] in (["marts"], ["segments"]) or folders[:2] in (
+    if folders[:1] in (["marts"], ["segments"], ["analyst"]) or folders[:2] in (
         ["intermediate", "customers"],
         ["intermediate", "identity"],
     ):

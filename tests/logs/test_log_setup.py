@@ -62,6 +62,21 @@ def test_a_command_logs_masked_lines_in_one_format_to_its_file(tmp_path, restore
     assert all(LINE.match(line) for line in written.splitlines() if not line.startswith(("Traceback", " ", "Value")))
 
 
+def test_matcher_fitting_notes_go_to_the_file_not_the_console(tmp_path, restore_logging, capsys):
+    home = TesseraHome(tmp_path / "home")
+    path = logs.configure_logging(logging.WARNING, home=home, command="transform")
+    logging.getLogger("splink.internals.expectation_maximisation").warning("Level exact not observed in dataset")
+    logging.getLogger("splink.internals.linker").error("Splink could not compute the blocked pairs")
+    logging.getLogger("transforms.identity.matching.fitting").warning("matcher: fit version 2 estimated")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+
+    written, console = path.read_text(), capsys.readouterr().err
+    assert "not observed in dataset" in written and "not observed in dataset" not in console
+    for line in ("could not compute the blocked pairs", "matcher: fit version 2 estimated"):
+        assert line in written and line in console
+
+
 def test_configuring_again_leaves_one_console_handler_and_drops_basic_config(tmp_path, restore_logging):
     logging.basicConfig(force=False)
     logs.configure_logging(logging.WARNING)

@@ -24,7 +24,6 @@ strangers agree on some attribute has moved by more than `DRIFT_FACTOR` since th
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 from dataclasses import asdict, dataclass, replace
@@ -36,6 +35,7 @@ import duckdb
 
 from transforms.identity.matching.model_file import MatcherModel
 from transforms.identity.matching.training import train_loaded
+from transforms.model_versions import ModelVersions
 
 log = logging.getLogger(__name__)
 
@@ -107,24 +107,10 @@ class Fit:
         return f"v{self.model.version}-{model_fingerprint(self.model)}"
 
 
-class FittedModels:
+class FittedModels(ModelVersions):
     """The folder of fits: `person_model.json` (the current fit), `versions/`, `history.jsonl`."""
 
-    def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
-
-    @property
-    def current_path(self) -> Path:
-        return self.folder / "person_model.json"
-
-    @property
-    def history_path(self) -> Path:
-        return self.folder / "history.jsonl"
-
-    def history(self) -> list[dict[str, Any]]:
-        if not self.history_path.exists():
-            return []
-        return [json.loads(line) for line in self.history_path.read_text(encoding="utf-8").splitlines() if line]
+    CURRENT = "person_model.json"
 
     def fit_for(
         self, base: MatcherModel, cur: duckdb.DuckDBPyConnection, tables: list[tuple[str, str]], *, seed: int = 42
@@ -199,8 +185,7 @@ class FittedModels:
             "profile": asdict(profile),
             "household_share": round(household_share(cur), 6),
         }
-        with self.history_path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, sort_keys=True) + "\n")
+        self.append_history(entry)
         return entry
 
 
