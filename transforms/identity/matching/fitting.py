@@ -34,7 +34,7 @@ from typing import Any
 import duckdb
 
 from transforms.identity.matching.model_file import MatcherModel
-from transforms.identity.matching.training import train_loaded
+from transforms.identity.matching.training import NoTrainingPairs, train_loaded
 from transforms.model_versions import ModelVersions
 
 log = logging.getLogger(__name__)
@@ -126,10 +126,14 @@ class FittedModels(ModelVersions):
         if not reasons:
             return self._load(history[-1])
         version = len(history) + 1
+        model, method = None, "sized"
         if profile.records >= MIN_RECORDS:
-            model, method = fit(cur, tables, base, profile, seed=seed, version=version), "estimated"
-        else:
-            model, method = sized(base, profile, version=version), "sized"
+            try:
+                model, method = fit(cur, tables, base, profile, seed=seed, version=version), "estimated"
+            except NoTrainingPairs as exc:  # the shipped model, sized to the data, still scores what it has
+                reasons = [*reasons, f"not estimated: {exc}"]
+        if model is None:
+            model = sized(base, profile, version=version)
         entry = self._record(model, base, profile, reasons, method, cur)
         log.warning(
             "matcher: fit version %d %s on %d records (%s)", version, method, profile.records, "; ".join(reasons)

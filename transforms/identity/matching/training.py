@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,13 @@ import pyarrow as pa
 from transforms.identity.matching.comparisons import person_settings
 from transforms.identity.matching.model_file import MatcherModel
 from transforms.identity.matching.records import load_records, scratch, splink_linker
+
+log = logging.getLogger(__name__)
+
+
+class NoTrainingPairs(ValueError):
+    """The records give no pair to estimate m-probabilities from: nothing the training rules block on."""
+
 
 #: Expectation maximisation runs once per rule; each estimates the comparisons the rule does not use.
 TRAINING_BLOCKING_RULES: tuple[tuple[str, ...], ...] = (
@@ -76,15 +84,29 @@ def train_loaded(
 
     if n_records < 100:
         raise ValueError(f"training needs at least 100 profile records, got {n_records}")
+    from splink.internals.exceptions import EMTrainingException
+
     linker = splink_linker(cur, tables, person_settings())
     training = linker.training
     training.estimate_u_using_random_sampling(max_pairs=max_u_pairs, seed=seed, min_count_per_level=None, num_chunks=1)
+    trained = []
     for i, rule in enumerate(TRAINING_BLOCKING_RULES):
-        training.estimate_parameters_using_expectation_maximisation(
-            block_on(*rule),
-            estimate_without_term_frequencies=True,
-            max_pairs=max_em_pairs,
-            populate_probability_two_random_records_match_from_trained_values=i == len(TRAINING_BLOCKING_RULES) - 1,
+        try:
+            training.estimate_parameters_using_expectation_maximisation(
+                block_on(*rule),
+                estimate_without_term_frequencies=True,
+                max_pairs=max_em_pairs,
+                populate_probability_two_random_records_match_from_trained_values=i == len(TRAINING_BLOCKING_RULES) - 1,
+            )
+        except EMTrainingException as exc:  # data without the rule's fields (loyalty cards with no names)
+            log.warning("matcher: training on %s found no pairs to learn from, skipped (%s)", " and ".join(rule), exc)
+            continue
+        trained.append(rule)
+    if not trained:
+        raise NoTrainingPairs(
+            "no training rule found pairs of records to learn from ("
+            + "; ".join(" and ".join(rule) for rule in TRAINING_BLOCKING_RULES)
+            + ")"
         )
     settings = linker.misc.save_model_to_json()
     settings.pop("linker_uid", None)

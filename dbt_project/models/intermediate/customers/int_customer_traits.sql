@@ -28,30 +28,9 @@ behaviour as (
         sum(case when activity.activity = 'purchase' then 1 else 0 end) as order_count,
         sum(case when activity.activity = 'purchase' then activity.amount end) as lifetime_value,
         max(case when activity.activity = 'purchase' then activity.occurred_at end) as last_order_at,
-        sum(
-            case
-                when
-                    activity.activity = 'email_open'
-                    and activity.occurred_at > {{ dbt.dateadd('day', -30, 'as_of.as_of') }} then 1
-                else 0
-            end
-        ) as email_opens_30d,
-        sum(
-            case
-                when
-                    activity.activity = 'email_click'
-                    and activity.occurred_at > {{ dbt.dateadd('day', -30, 'as_of.as_of') }} then 1
-                else 0
-            end
-        ) as email_clicks_30d,
-        sum(
-            case
-                when
-                    activity.activity = 'web_session'
-                    and activity.occurred_at > {{ dbt.dateadd('day', -30, 'as_of.as_of') }} then 1
-                else 0
-            end
-        ) as web_sessions_30d
+        {{ count_recent_activity('activity', 'email_open', 30) }} as email_opens_30d,
+        {{ count_recent_activity('activity', 'email_click', 30) }} as email_clicks_30d,
+        {{ count_recent_activity('activity', 'web_session', 30) }} as web_sessions_30d
     from activity
     cross join as_of
     group by 1
