@@ -102,6 +102,11 @@ def release_batch(home: TesseraHome, contract: StreamContract, batch_id: str, re
         "failures": (read_marker(folder, HELD) or {}).get("failures", []),
     }
     _append_audit(releases_log(home), record)
+    from connectors.masking import mask_text
+    from tessera.audit import record_event
+
+    # The project's audit log too; the failures' sample values stay in the batch's markers, not in the log.
+    record_event(home, "release", stream=contract.name, batch_id=batch_id, by=who, reason=mask_text(record["reason"]))
     return write_marker(folder, RELEASED, record)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from connectors.contract import contract_for
 from connectors.lake import HELD, RELEASED, batch_state, is_visible, read_marker
+from tessera.audit import audit_entries
 from tessera.checks import ReleaseRefused, check_batch, held_batches, release_batch, releases_log
 from tests.checks.conftest import NOW, batch_id, contacts, land_pending
 
@@ -42,6 +43,13 @@ def test_releasing_a_held_batch_makes_it_visible_and_writes_the_audit_trail(home
     assert record["failures"][0]["sample_values"] == ["C00001"]
     (line,) = releases_log(home).read_text().splitlines()
     assert json.loads(line) == record
+    (audited,) = audit_entries(home, "release")
+    assert audited["details"] == {
+        "stream": "crm.contacts",
+        "batch_id": batch_id(0),
+        "by": "dana",
+        "reason": "the CRM merged two contacts; dbt keeps one",
+    }
 
 
 def test_a_batch_is_released_once(home, held):
