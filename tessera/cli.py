@@ -374,6 +374,26 @@ def train_matcher(
     _say(f"matcher model version {model.version} ({model.training_data}) written to {matcher_model_path()}")
 
 
+@app.command("train-predictors")
+def train_predictors() -> None:
+    """Train the predictors (purchases, spend, churn) on the warehouse's features and keep the next version.
+
+    Backtests them on the latest 90 days they did not see and prints how they did. Reads the feature tables
+    every build makes (run `tessera transform` first); the next `tessera transform` scores with the new
+    version. The weekly `tessera_train_predictors` DAG does the same."""
+    from tessera.predictions.training import describe, train_from_warehouse
+
+    home = _writable_home()
+    try:
+        with console.status("training the predictors…"):
+            predictors, report = train_from_warehouse(home)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    for line in describe(predictors, report):
+        _say(line)
+    _say("the next `tessera transform` scores every buyer with it")
+
+
 @app.command()
 def generate(
     check: Annotated[bool, typer.Option("--check", help="Change nothing; fail if a generated file is stale.")] = False,

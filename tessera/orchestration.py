@@ -29,7 +29,7 @@ turn_off_telemetry()
 mask_task_logs()
 
 #: The fixed tag vocabulary: a stage of the flow plus, for extract DAGs, the source.
-STAGE_TAGS = frozenset({"collect", "unify", "check", "activate", "protect"})
+STAGE_TAGS = frozenset({"collect", "unify", "check", "activate", "protect", "predict"})
 
 
 def tag_vocabulary(sources: Registry | None = None) -> frozenset[str]:
@@ -172,6 +172,11 @@ MART_ASSETS = (
     Asset(name="tessera.marts.golden_customers", uri="tessera://warehouse/marts/golden_customers"),
     Asset(name="tessera.marts.customer_xref", uri="tessera://warehouse/marts/customer_xref"),
 )
+
+
+#: Updated when the weekly training DAG keeps a new version of the predictors: the transform then builds, even
+#: with nothing new in the lake, so every buyer is scored with it.
+PREDICTORS_ASSET = Asset(name="tessera.predictors", uri="tessera://predictions/current")
 
 
 def segment_asset(segment: str) -> Asset:
@@ -336,6 +341,12 @@ def mirror_after_build(group, upstream) -> None:
         node.trigger_rule = TriggerRule.ONE_DONE
 
 
+def triggered_by(triggering_asset_events: Any, asset: Asset) -> bool:
+    """Whether a run's triggering asset events include an update of `asset`."""
+    keys = list(triggering_asset_events or ())
+    return any(getattr(key, "uri", None) == asset.uri or getattr(key, "name", None) == asset.name for key in keys)
+
+
 def transform_dag(sources: Registry | None = None):
     """The transform DAG: the dbt project as a Cosmos task group (one `dbt build`, a task per model and
     seed), scheduled on every raw stream's Asset, skipped when nothing new landed since the last publication."""
@@ -358,7 +369,7 @@ def transform_dag(sources: Registry | None = None):
 
     @dag(
         dag_id="tessera_transform",
-        schedule=reduce(and_, raw_assets),
+        schedule=reduce(and_, raw_assets) | PREDICTORS_ASSET,
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
@@ -369,7 +380,7 @@ def transform_dag(sources: Registry | None = None):
         params={
             "full_refresh": Param(
                 False, type="boolean", description="Rebuild every incremental model from the whole lake."
-            )
+            ),
         },
     )
     def transform():
@@ -420,14 +431,17 @@ def transform_dag(sources: Registry | None = None):
             return check_pending_batches()
 
         @task.short_circuit
-        def anything_new(params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        def anything_new(
+            params: dict[str, Any] | None = None, triggering_asset_events: Any = None
+        ) -> dict[str, Any] | None:
             """What the build will read, or None (everything downstream skipped) when it is what the published
-            build read. A full refresh always builds."""
+            build read. A full refresh, or a run that new predictors triggered, always builds."""
             from tessera.home import tessera_home
             from tessera.lake_snapshot import anything_new
 
             snapshot, changed = anything_new(tessera_home())
-            return snapshot.to_dict() if changed or (params or {}).get("full_refresh") else None
+            forced = (params or {}).get("full_refresh") or triggered_by(triggering_asset_events, PREDICTORS_ASSET)
+            return snapshot.to_dict() if changed or forced else None
 
         @task(retries=0)
         def check_marts() -> dict[str, Any]:

@@ -20,6 +20,8 @@ class SimulatorConfig:
     start_date: date = date(2026, 1, 1)
     pos_url: str | None = None
     world: str = "diverse"
+    #: Days of activity the stores already hold at the start date (sign-ups go back a year regardless).
+    history_days: int = 30
 
     def __post_init__(self) -> None:
         if isinstance(self.start_date, datetime):
@@ -32,19 +34,25 @@ class SimulatorConfig:
             raise ValueError(f"SimulatorConfig.start_date must be a date, got {self.start_date!r}")
         if self.pos_url is not None and not isinstance(self.pos_url, str):
             raise ValueError(f"SimulatorConfig.pos_url must be a SQLAlchemy URL string or None, got {self.pos_url!r}")
+        if isinstance(self.history_days, bool) or not isinstance(self.history_days, int) or self.history_days < 7:
+            raise ValueError(f"SimulatorConfig.history_days must be an integer >= 7, got {self.history_days!r}")
         if self.world not in WORLDS:
             raise ValueError(f"SimulatorConfig.world must be one of {', '.join(WORLDS)}, got {self.world!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        """The config as `state.json` keeps it. The world is written only when it is not the diverse one, so a
-        diverse world's state file stays exactly as it was before worlds had shapes."""
+        """The config as `state.json` keeps it. The world and the history are written only when they are not
+        the defaults, so a default world's state file stays exactly as it was before they could be chosen."""
         data = {
             "customers": self.customers,
             "seed": self.seed,
             "start_date": self.start_date.isoformat(),
             "pos_url": self.pos_url,
         }
-        return data if self.world == "diverse" else data | {"world": self.world}
+        if self.world != "diverse":
+            data["world"] = self.world
+        if self.history_days != 30:
+            data["history_days"] = self.history_days
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SimulatorConfig:
@@ -54,6 +62,7 @@ class SimulatorConfig:
             start_date=date.fromisoformat(data["start_date"]),
             pos_url=data.get("pos_url"),
             world=data.get("world", "diverse"),  # state files written before worlds had shapes
+            history_days=int(data.get("history_days", 30)),
         )
 
     def differences(self, other: SimulatorConfig) -> list[str]:

@@ -33,6 +33,9 @@ class DemoSettings:
     seed: int = 42
     start_date: date = date(2026, 1, 1)
     world: str = "diverse"
+    #: Eight months of activity before the start: enough for the predictors to train and backtest their churn
+    #: classifier on two 90-day windows.
+    history_days: int = 240
 
 
 def source_connections(home: TesseraHome, crm_url: str, esp_url: str, token: str) -> dict[str, str]:
@@ -55,7 +58,11 @@ def simulated_sources(home: TesseraHome, settings: DemoSettings) -> Iterator[obj
     from tessera_simulator.servers import run_servers
 
     config = SimulatorConfig(
-        customers=settings.customers, seed=settings.seed, start_date=settings.start_date, world=settings.world
+        customers=settings.customers,
+        seed=settings.seed,
+        start_date=settings.start_date,
+        world=settings.world,
+        history_days=settings.history_days,
     )
     sim = Simulator(home.simulator, config)
     sim.initialize()

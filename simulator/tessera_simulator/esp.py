@@ -13,6 +13,7 @@ import pandas as pd
 from tessera_simulator.changes import RowChanges, ensure_malformed, ensure_one, object_values, take
 from tessera_simulator.mess import MessProfile, messy_emails, messy_first_names, messy_last_names
 from tessera_simulator.pools import SHOP_DOMAIN, Products
+from tessera_simulator.population import AFTER_LEAVING, active_on
 from tessera_simulator.seeding import hex_tokens
 from tessera_simulator.timestamps import DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS, late_offsets
 from tessera_simulator.world import World
@@ -148,7 +149,8 @@ def plan_day(
     bounced = rng.random(n) < BOUNCE
     bounce_at = sent + rng.integers(5 * SECOND_MS, 5 * MINUTE_MS, n)
     delivered_at = sent + rng.integers(SECOND_MS, 90 * SECOND_MS, n)
-    opened = ~bounced & (rng.random(n) < OPEN)
+    recipient_left = ~active_on(world.persons, day_ms, members["person"].to_numpy()[sent_to], fading=True)
+    opened = ~bounced & (rng.random(n) < np.where(recipient_left, OPEN * AFTER_LEAVING, OPEN))
     open_at = delivered_at + rng.exponential(4 * HOUR_MS, n).astype("int64")
     clicked = opened & (rng.random(n) < CLICK)
     click_at = open_at + rng.integers(5 * SECOND_MS, 10 * MINUTE_MS, n)

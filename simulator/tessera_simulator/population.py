@@ -29,6 +29,12 @@ DAILY_SHOPPERS, DAILY_VISITORS = 0.02, 0.05
 #: Daily chance that a person moves house, changes phone or changes email address.
 MOVE_RATE, NEW_PHONE_RATE, NEW_EMAIL_RATE = 0.0005, 0.0005, 0.0003
 HOUSEHOLD_SHARE = 0.04
+#: People leave, as the Pareto/NBD model has it: each person stays active for an exponential time after
+#: signing up, at a dropout rate of their own, gamma-distributed across people (shape 2; a mean lifetime of
+#: `MEAN_LIFETIME_DAYS`). Once gone they buy nothing and stay on every list: nobody tells the CRM they left.
+#: Interest fades first: from `FADING_DAYS` before they leave, they visit the website and open e-mails a
+#: fraction as often (`AFTER_LEAVING`).
+LIFETIME_SHAPE, MEAN_LIFETIME_DAYS, FADING_DAYS, AFTER_LEAVING = 2.0, 540.0, 60, 0.1
 
 _DE_MOBILE = ("151", "152", "157", "160", "162", "170", "171", "172", "175", "176", "177", "178", "179")
 
@@ -274,6 +280,7 @@ def create_persons(
     token2 = np.array([f"tok_{t}" for t in hex_tokens(rng, n)], dtype=object)
     token2[rng.random(n) >= 0.35] = None
     numbers = np.arange(first_number, first_number + n)
+    lifetime_ms = _lifetimes_ms(rng.spawn(1)[0], n)
     return pd.DataFrame(
         {
             "person_id": person_ids(numbers),
@@ -289,6 +296,7 @@ def create_persons(
             "postcode": who.postcode,
             "company": who.company,
             "created_ms": np.asarray(created_ms, dtype="int64"),
+            "leaves_ms": np.asarray(created_ms, dtype="int64") + lifetime_ms,
             "household": who.household,
             "in_crm": rng.random(n) < IN_CRM,
             "in_esp": rng.random(n) < IN_ESP,
@@ -301,6 +309,20 @@ def create_persons(
             "token2": np.where(shopper, token2, None),
         }
     )
+
+
+def _lifetimes_ms(rng: np.random.Generator, n: int) -> np.ndarray:
+    """How long each of `n` new people stays a customer, in ms (drawn from a generator of its own, so the
+    people's other details are what they were before people left)."""
+    dropout_per_day = rng.gamma(LIFETIME_SHAPE, 1.0 / ((LIFETIME_SHAPE - 1.0) * MEAN_LIFETIME_DAYS), n)
+    return (rng.exponential(1.0 / dropout_per_day) * DAY_MS).astype("int64")
+
+
+def active_on(persons: pd.DataFrame, day_ms: int, who: np.ndarray, fading: bool = False) -> np.ndarray:
+    """Whether each person of `who` is still a customer at the start of the day (with `fading`: and not yet
+    losing interest, which starts `FADING_DAYS` before they leave)."""
+    leaves = persons["leaves_ms"].to_numpy()[who]
+    return leaves > day_ms + (FADING_DAYS * DAY_MS if fading else 0)
 
 
 def pair_households(persons: pd.DataFrame, rng: np.random.Generator, share: float = HOUSEHOLD_SHARE) -> None:

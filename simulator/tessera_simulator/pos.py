@@ -44,7 +44,7 @@ from tessera_simulator.mess import (
     messy_text,
 )
 from tessera_simulator.pools import Pools
-from tessera_simulator.population import LifeEvents
+from tessera_simulator.population import LifeEvents, active_on
 from tessera_simulator.timestamps import (
     DAY_MS,
     HOUR_MS,
@@ -369,8 +369,12 @@ def _transactions(
     phones = messy_phones(take(persons["country"], buyer), take(persons["phone"], buyer), RECEIPT_MESS, rng)
     phone = np.where(rng.random(n) < 0.08, phones, None)
     cents = np.round(np.exp(rng.normal(np.log(4500), 0.8, n))).astype("int64") + 99
-    order = np.lexsort((buyer, when))
-    ids = world.take_ids("transaction", "T", 10, n)
+    items = 1 + rng.poisson(1.6, n)
+    # People who have left buy nothing: their receipts are dropped after every draw, so everybody else's are
+    # what they would have been. A late receipt is kept (it was rung up before they left).
+    stay = active_on(persons, day_ms, buyer) | late
+    order = np.flatnonzero(stay)[np.lexsort((buyer[stay], when[stay]))]
+    ids = world.take_ids("transaction", "T", 10, len(order))
     frame = pd.DataFrame(
         {
             "transaction_id": ids,
@@ -381,9 +385,9 @@ def _transactions(
             "phone": phone[order],
             "total_amount": cents[order],
             "currency": stores.currency[store][order],
-            "item_count": 1 + rng.poisson(1.6, n),
+            "item_count": items[stay],
             "occurred_at": when[order],
         }
     )
     world.append("transactions", pd.DataFrame({"transaction_id": ids, "person": buyer[order].astype("int64")}))
-    return RowChanges(TRANSACTIONS_STREAM, "transactions", "transaction_id", frame, late=int(late.sum()))
+    return RowChanges(TRANSACTIONS_STREAM, "transactions", "transaction_id", frame, late=int(late[stay].sum()))

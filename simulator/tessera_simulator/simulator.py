@@ -1,7 +1,7 @@
 """The simulated world of source systems, advanced one day at a time.
 
 `initialize()` creates a year of people and the stores as they stood at the start date
-(with 30 days of activity history, 7 for the website); `advance()` then generates each
+(with `history_days` of activity history, 30 by default, and 7 for the website); `advance()` then generates each
 following day. Everything is seeded from (seed, purpose, day), so the same config and
 the same calls give the same stores and files, across processes.
 """
@@ -37,7 +37,7 @@ from tessera_simulator.world import COUNTERS, World, empty_tables
 
 log = logging.getLogger(__name__)
 
-HISTORY_DAYS, WEB_HISTORY_DAYS, SIGNUP_SPAN_DAYS = 30, 7, 365
+WEB_HISTORY_DAYS, SIGNUP_SPAN_DAYS = 7, 365
 
 
 def simulated_streams() -> tuple[str, ...]:
@@ -147,12 +147,14 @@ class Simulator:
         cfg = self.config
         pools = pools_for(cfg.seed, cfg.world)
         start_ms = day_start_ms(cfg.start_date)
-        cut_ms = start_ms - HISTORY_DAYS * DAY_MS
+        cut_ms = start_ms - cfg.history_days * DAY_MS
         rng = rng_for(cfg.seed, Purpose.POPULATION)
         created = np.sort(
             start_ms - SIGNUP_SPAN_DAYS * DAY_MS + rng.integers(0, SIGNUP_SPAN_DAYS * DAY_MS, cfg.customers)
         )
         persons = create_persons(pools, rng, 1, created, set())
+        # Everyone the stores know when their history begins is still a customer then: lifetimes run from there.
+        persons["leaves_ms"] += np.maximum(cut_ms - persons["created_ms"].to_numpy(), 0)
         if pools.region is None:  # the regional world forms its households as it creates people
             pair_households(persons, rng)
         world = World(
@@ -172,7 +174,7 @@ class Simulator:
             sqlite_store.apply_changes(stores.crm, [contacts], None)
             sqlite_store.apply_changes(stores.esp, [members], None)
             stores.pos.apply([loyalty], None)
-            for offset in range(HISTORY_DAYS, 0, -1):
+            for offset in range(cfg.history_days, 0, -1):
                 day = cfg.start_date - timedelta(days=offset)
                 self._simulate_day(world, pools, day, stores, marker=None, write_web=offset <= WEB_HISTORY_DAYS)
         finally:

@@ -22,6 +22,7 @@ import pandas as pd
 from tessera_simulator.changes import ensure_one, object_values, take
 from tessera_simulator.mess import MessProfile, messy_emails, messy_first_names, messy_last_names
 from tessera_simulator.pools import CURRENCIES, SHOP_DOMAIN, USER_AGENTS_DESKTOP, USER_AGENTS_MOBILE, Pools
+from tessera_simulator.population import AFTER_LEAVING, active_on
 from tessera_simulator.seeding import uuids
 from tessera_simulator.timestamps import ACTIVITY_BY_HOUR, DAY_MS, HOUR_MS, SECOND_MS, iso_ms_many, times_in_day
 from tessera_simulator.world import World
@@ -143,6 +144,10 @@ def plan_day(world: World, pools: Pools, day_ms: int, rng: np.random.Generator, 
     malformed = rng.random(len(session)) < MALFORMED_RATE
     missing_id = malformed & (rng.random(len(session)) < 0.5)
     cut_at = rng.random(len(session))
+    # People losing interest come a fraction as often: their sessions are thinned after every draw (with a
+    # generator of their own), so everybody else's sessions are what they would have been.
+    fading = ~active_on(persons, day_ms, people, fading=True)
+    keep &= ~(fading & (rng.spawn(1)[0].random(sessions) >= AFTER_LEAVING))[session]
     if live and keep.any() and not malformed[keep].any():
         malformed[rng.choice(np.flatnonzero(keep))] = True
 

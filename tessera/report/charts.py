@@ -178,10 +178,12 @@ def lines(
     percent: bool = False,
     step: bool = False,
     zero: bool = True,
+    decimals: int | None = None,
 ) -> Chart:
     """One line per series over time (or over ordered labels); a series of one point shows as a dot. With
-    `zero=False` the axis fits the values, for a small change on a large count (the table gives the numbers)."""
-    from matplotlib.ticker import PercentFormatter
+    `zero=False` the axis fits the values, for a small change on a large count (the table gives the numbers);
+    with `decimals` the axis shows scores and ratios (an AUC, a relative error) instead of counts."""
+    from matplotlib.ticker import PercentFormatter, StrMethodFormatter
 
     figure = _figure()
     ax = figure.subplots()
@@ -210,6 +212,8 @@ def lines(
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     if percent:
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+    elif decimals is not None:
+        ax.yaxis.set_major_formatter(StrMethodFormatter(f"{{x:.{decimals}f}}"))
     else:
         _thousands(ax.yaxis)
     if zero:
@@ -217,4 +221,34 @@ def lines(
     ax.set_ylabel(ylabel)
     if len(series) > 1:
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    return to_svg(figure, title)
+
+
+@_styled
+def calibration(series: dict[str, Sequence[tuple[float, float]]], title: str, *, xlabel: str, ylabel: str) -> Chart:
+    """Predicted probability against the observed rate, one point per group of predictions, over the diagonal
+    a perfectly calibrated model would lie on; both axes run from 0 to 100 %."""
+    from matplotlib.ticker import PercentFormatter
+
+    figure = _figure()
+    ax = figure.subplots()
+    ax.plot([0, 1], [0, 1], color="#999999", linestyle="--", linewidth=1, label="perfectly calibrated")
+    for i, (name, points) in enumerate(series.items()):
+        ax.plot(
+            [x for x, _ in points],
+            [y for _, y in points],
+            label=name,
+            color=PALETTE[i % len(PALETTE)],
+            marker="o",
+            markersize=4,
+        )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_aspect("equal", adjustable="box")
+    ax.grid(axis="x", color="#dddddd")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     return to_svg(figure, title)

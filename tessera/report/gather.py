@@ -521,6 +521,254 @@ def sync_outcomes(home: TesseraHome) -> list[DestinationOutcome] | Missing:
     return outcomes
 
 
+# --- predictions ------------------------------------------------------------------------------------------
+
+#: The purchase models a version backtests: the forecast first, then plain BG/NBD as its baseline.
+PURCHASE_MODELS = ("pareto_nbd", "bg_nbd")
+#: The churn models a version backtests: the classifier, or the purchase model's own churn probability while
+#: the history is too short to train one.
+CHURN_MODELS = ("churn_classifier", "churn_from_purchase_model")
+RISK_BANDS = ("low", "medium", "high")
+
+
+@dataclass(frozen=True)
+class PredictionScores:
+    """What the build scored: counts and sums over every buyer, never a row about one."""
+
+    #: the versions that scored the rows (one, unless the table was assembled from two builds)
+    versions: list[str]
+    as_of: datetime | None
+    buyers: int
+    #: buyers per churn risk band, every band listed
+    risk_bands: dict[str, int]
+    expected_orders_90d: float
+    predicted_clv_365d: float
+
+
+@dataclass(frozen=True)
+class PurchaseBacktestSummary:
+    """A purchase model fitted one window before the version's cut-off, against what was then bought."""
+
+    model: str
+    customers: int
+    predicted_total: float
+    actual_total: int
+    #: (predicted - actual) / actual; None when nothing was bought in the window
+    relative_error: float | None
+    mae: float | None
+    #: (decile, predicted orders, actual orders); decile 1 holds the highest predictions
+    deciles: list[tuple[int, float, int]]
+
+
+@dataclass(frozen=True)
+class ChurnBacktestSummary:
+    """The churn probability scored on a moment the model was not trained on."""
+
+    model: str
+    scored_as_of: str | None
+    customers: int
+    churn_rate: float | None
+    auc: float | None
+    brier: float | None
+    brier_of_base_rate: float | None
+    #: (group, mean predicted, observed churn rate); group 1 holds the lowest predictions
+    calibration: list[tuple[int, float, float]]
+
+
+@dataclass(frozen=True)
+class VersionBacktest:
+    """One version's headline backtest figures, for the trend across versions."""
+
+    version: str
+    as_of: str
+    trained_at: str
+    churn_model: str | None
+    auc: float | None
+    brier: float | None
+    purchase_model: str | None
+    relative_error: float | None
+    mae: float | None
+
+
+@dataclass(frozen=True)
+class Predictions:
+    #: the current version: named by `predictions/current.json`, else the version that scored the rows
+    version: str | None
+    #: the moment the current version was trained as of (`current.json`, else its backtest rows)
+    trained_as_of: str | None
+    #: why a backtest or the classifier is missing, from `current.json`
+    notes: list[str]
+    scores: PredictionScores | Missing
+    #: the current version's purchase backtests, the forecast first
+    purchases: list[PurchaseBacktestSummary] | Missing
+    churn: ChurnBacktestSummary | Missing
+    #: every version with a backtest, oldest first
+    versions: list[VersionBacktest] | Missing
+
+
+def current_predictors(home: TesseraHome) -> dict[str, Any] | None:
+    """The entry `predictions/current.json` holds (version, as_of, notes …), or None when no version was
+    trained or the file cannot be read."""
+    from tessera.predictions.training import predictions_dir
+    from transforms.model_versions import ModelVersions
+
+    path = ModelVersions(predictions_dir(home)).current_path
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return entry if isinstance(entry, dict) else None
+
+
+def prediction_scores(con) -> PredictionScores | Missing:
+    if not _has_table(con, "marts", "customer_predictions"):
+        return Missing(
+            "the published warehouse has no marts.customer_predictions (built on DuckDB, by builds that score "
+            "predictions): run `tessera transform`"
+        )
+    buyers, as_of, orders, clv = con.execute(
+        "select count(*), max(as_of), coalesce(sum(expected_orders_90d), 0), coalesce(sum(predicted_clv_365d), 0)"
+        " from marts.customer_predictions"
+    ).fetchone()
+    if not buyers:
+        return Missing(
+            "marts.customer_predictions is empty: the history is too short to train the predictors, "
+            "or no customer has bought yet"
+        )
+    bands = dict(con.execute("select churn_risk, count(*) from marts.customer_predictions group by 1").fetchall())
+    versions = [
+        str(v)
+        for (v,) in con.execute(
+            "select distinct model_version from marts.customer_predictions where model_version is not null order by 1"
+        ).fetchall()
+    ]
+    return PredictionScores(
+        versions=versions,
+        as_of=_utc(as_of) if isinstance(as_of, datetime) else None,
+        buyers=int(buyers),
+        risk_bands={band: int(bands.get(band, 0)) for band in RISK_BANDS},
+        expected_orders_90d=float(orders),
+        predicted_clv_365d=float(clv),
+    )
+
+
+def _backtest_metrics(con) -> dict[tuple[str, str], dict[str, Any]]:
+    """(version, model) -> its metrics: `metric` -> value, or for grouped metrics `metric` -> {group: value};
+    plus `as_of`, `trained_at` and `backtest_as_of` as text."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for version, as_of, trained_at, model, scored, metric, group, value in con.execute(
+        """
+        select model_version, as_of::varchar, trained_at::varchar, model, backtest_as_of::varchar, metric,
+            group_number, value
+        from marts.model_backtests
+        order by model_version, model, metric, group_number
+        """
+    ).fetchall():
+        facts = out.setdefault(
+            (str(version), str(model)),
+            {"as_of": str(as_of or ""), "trained_at": str(trained_at or ""), "backtest_as_of": scored},
+        )
+        value = None if value is None or value != value else float(value)  # NaN: no value
+        if group is None or group != group:
+            facts[metric] = value
+        else:
+            facts.setdefault(metric, {})[int(group)] = value
+    return out
+
+
+def _purchase_backtest(model: str, facts: dict[str, Any]) -> PurchaseBacktestSummary:
+    predicted, actual = facts.get("decile_predicted") or {}, facts.get("decile_actual") or {}
+    return PurchaseBacktestSummary(
+        model=model,
+        customers=int(facts.get("customers") or 0),
+        predicted_total=float(facts.get("predicted_total") or 0.0),
+        actual_total=round(facts.get("actual_total") or 0),
+        relative_error=facts.get("relative_error"),
+        mae=facts.get("mae"),
+        deciles=[(g, float(predicted[g] or 0.0), round(actual.get(g) or 0)) for g in sorted(predicted)],
+    )
+
+
+def _churn_backtest(model: str, facts: dict[str, Any]) -> ChurnBacktestSummary:
+    predicted, observed = facts.get("calibration_predicted") or {}, facts.get("calibration_observed") or {}
+    return ChurnBacktestSummary(
+        model=model,
+        scored_as_of=facts.get("backtest_as_of"),
+        customers=int(facts.get("customers") or 0),
+        churn_rate=facts.get("churn_rate"),
+        auc=facts.get("auc"),
+        brier=facts.get("brier"),
+        brier_of_base_rate=facts.get("brier_of_base_rate"),
+        calibration=[
+            (g, float(predicted[g]), float(observed[g]))
+            for g in sorted(predicted)
+            if predicted[g] is not None and observed.get(g) is not None
+        ],
+    )
+
+
+def _first(models: tuple[str, ...], version: str, metrics: dict[tuple[str, str], dict[str, Any]]) -> str | None:
+    return next((m for m in models if (version, m) in metrics), None)
+
+
+def prediction_facts(home: TesseraHome, con) -> Predictions:
+    """The current version's scores and backtests, and every version's headline backtest figures. Each part
+    is `Missing` on its own: an older home has no prediction tables, a young one has predictions but no
+    backtest (its history is shorter than the window a backtest holds out)."""
+    entry = current_predictors(home) or {}
+    notes = [str(note) for note in entry.get("notes") or []]
+    scores = prediction_scores(con)
+    version = entry.get("version") or (scores.versions[-1] if isinstance(scores, PredictionScores) else None)
+    if version and isinstance(scores, PredictionScores) and scores.versions and version not in scores.versions:
+        notes.append(
+            f"{version} is trained but has not scored yet: the published predictions are "
+            f"{', '.join(scores.versions)}'s, and the next build scores with {version}"
+        )
+    if not _has_table(con, "marts", "model_backtests"):
+        missing = Missing(
+            "the published warehouse has no marts.model_backtests (built on DuckDB, by builds that score predictions)"
+        )
+        return Predictions(version, entry.get("as_of"), notes, scores, missing, missing, missing)
+    metrics = _backtest_metrics(con)
+    known = sorted({v for v, _ in metrics})
+    if version is None and known:
+        version = known[-1]
+    if version is None:
+        missing = Missing("no version of the predictors has been trained yet: run `tessera train-predictors`")
+        return Predictions(None, None, notes, scores, missing, missing, missing)
+    trained_as_of = entry.get("as_of") or next((f["as_of"] for (v, _), f in metrics.items() if v == version), None)
+    purchases: list[PurchaseBacktestSummary] | Missing = [
+        _purchase_backtest(m, metrics[(version, m)]) for m in PURCHASE_MODELS if (version, m) in metrics
+    ] or Missing(f"version {version} has no purchase backtest (its history holds no window to hold out)")
+    churn_model = _first(CHURN_MODELS, version, metrics)
+    churn: ChurnBacktestSummary | Missing = (
+        _churn_backtest(churn_model, metrics[(version, churn_model)])
+        if churn_model
+        else Missing(f"version {version} has no churn backtest (its history holds no window to hold out)")
+    )
+    trend = []
+    for v in known:
+        churn_of, purchase_of = _first(CHURN_MODELS, v, metrics), _first(PURCHASE_MODELS, v, metrics)
+        any_facts = metrics[(v, churn_of or purchase_of)] if churn_of or purchase_of else {}
+        churn_facts = metrics.get((v, churn_of), {}) if churn_of else {}
+        purchase_facts = metrics.get((v, purchase_of), {}) if purchase_of else {}
+        trend.append(
+            VersionBacktest(
+                version=v,
+                as_of=any_facts.get("as_of", ""),
+                trained_at=any_facts.get("trained_at", ""),
+                churn_model=churn_of,
+                auc=churn_facts.get("auc"),
+                brier=churn_facts.get("brier"),
+                purchase_model=purchase_of,
+                relative_error=purchase_facts.get("relative_error"),
+                mae=purchase_facts.get("mae"),
+            )
+        )
+    versions: list[VersionBacktest] | Missing = trend or Missing("no version has a backtest yet")
+    return Predictions(version, trained_as_of, notes, scores, purchases, churn, versions)
+
+
 # --- data quality -----------------------------------------------------------------------------------------
 
 
@@ -649,6 +897,7 @@ class ReportData:
     segments: SegmentSizes | Missing
     syncs: list[DestinationOutcome] | Missing
     quality: DataQuality | Missing
+    predictions: Predictions | Missing
 
 
 def gather_report(home: TesseraHome, now: datetime | None = None) -> ReportData:
@@ -658,7 +907,7 @@ def gather_report(home: TesseraHome, now: datetime | None = None) -> ReportData:
     published = publication(home)
     warehouse_sections: dict[str, Any]
     if isinstance(published, Missing):
-        warehouse_sections = dict.fromkeys(("clusters", "coverage", "matches", "growth"), published)
+        warehouse_sections = dict.fromkeys(("clusters", "coverage", "matches", "growth", "predictions"), published)
         segments = segment_sizes(home, None, None)
     else:
         with connect(home) as con:
@@ -667,6 +916,7 @@ def gather_report(home: TesseraHome, now: datetime | None = None) -> ReportData:
                 "coverage": source_coverage(con),
                 "matches": match_pairs(con),
                 "growth": golden_growth(con),
+                "predictions": prediction_facts(home, con),
             }
             segments = segment_sizes(home, con, published.published_at)
     return ReportData(

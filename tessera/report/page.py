@@ -22,6 +22,8 @@ from tessera.report.gather import (
     LakeVolume,
     MatchPairs,
     Missing,
+    Predictions,
+    PredictionScores,
     Publication,
     ReportData,
     SegmentSizes,
@@ -55,6 +57,8 @@ class Section:
     title: str
     intro: str
     missing: list[str] = field(default_factory=list)
+    #: what the figures' producer said about them (why a part is missing, which model stood in)
+    notes: list[str] = field(default_factory=list)
     facts: list[tuple[str, str]] = field(default_factory=list)
     charts: list[charts.Chart] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
@@ -465,12 +469,157 @@ def quality_section(quality: DataQuality | Missing, home: TesseraHome) -> Sectio
     return section
 
 
+#: How the predictions section says a part has no data yet.
+NOT_YET = "not available yet: "
+#: The colours of predicted and actual orders, per purchase model (dark: predicted, light: actual).
+BACKTEST_COLOURS = {"pareto_nbd": ("#0072B2", "#56B4E9"), "bg_nbd": ("#D55E00", "#E69F00")}
+
+
+def _score(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _signed_pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.1%}"
+
+
+def predictions_section(predictions: Predictions | Missing) -> Section:
+    section = Section(
+        "predictions",
+        "Predictions",
+        "What the current version of the predictors says about every buyer (churn risk, orders and "
+        "lifetime value ahead), and how each version did on a window it was not trained on: predicted "
+        "against actual orders by decile, and how well the churn probability matched who churned.",
+    )
+    if isinstance(predictions, Missing):
+        section.missing.append(NOT_YET + predictions.reason)
+        return section
+    section.notes += predictions.notes
+    if predictions.version:
+        section.facts.append(("version", predictions.version))
+    if predictions.trained_as_of:
+        section.facts.append(("trained as of", predictions.trained_as_of[:10]))
+    scores = predictions.scores
+    if isinstance(scores, PredictionScores):
+        if scores.as_of:
+            section.facts.append(("scored as of", scores.as_of.strftime("%Y-%m-%d")))
+        section.facts += [
+            ("buyers scored", _n(scores.buyers)),
+            *((f"{band} churn risk", _n(n)) for band, n in scores.risk_bands.items()),
+            ("predicted orders, next 90 days", _n(scores.expected_orders_90d)),
+            ("predicted 365-day CLV, all buyers", _n(scores.predicted_clv_365d)),
+        ]
+    else:
+        section.missing.append(NOT_YET + scores.reason)
+    purchases = predictions.purchases
+    if isinstance(purchases, Missing):
+        section.missing.append(NOT_YET + purchases.reason)
+    else:
+        deciles = sorted({d for p in purchases for d, _, _ in p.deciles})
+        series: dict[str, list[float]] = {}
+        colours: dict[str, str] = {}
+        for p in purchases:
+            by_decile = {d: (predicted, actual) for d, predicted, actual in p.deciles}
+            dark, light = BACKTEST_COLOURS.get(p.model, ("#0072B2", "#56B4E9"))
+            role = "" if p is purchases[0] else " (baseline)"
+            for i, (kind, colour) in enumerate((("predicted", dark), ("actual", light))):
+                name = f"{p.model}{role}: {kind}"
+                series[name] = [by_decile.get(d, (0.0, 0.0))[i] for d in deciles]
+                colours[name] = colour
+        totals = "; ".join(
+            f"{p.model}: {_n(p.predicted_total)} predicted, {_n(p.actual_total)} actual, "
+            f"relative error {_signed_pct(p.relative_error)}, MAE {_score(p.mae, 2)}"
+            for p in purchases
+        )
+        if deciles:
+            section.charts.append(
+                charts.bars(
+                    [str(d) for d in deciles],
+                    series,
+                    f"Predicted vs actual orders in the backtest window, by decile of prediction (1 = highest). "
+                    f"{totals}",
+                    ylabel="orders",
+                    stacked=False,
+                    colours=colours,
+                )
+            )
+        else:
+            section.missing.append(NOT_YET + f"the purchase backtest has no deciles ({totals})")
+    churn = predictions.churn
+    if isinstance(churn, Missing):
+        section.missing.append(NOT_YET + churn.reason)
+    elif not churn.calibration:
+        section.missing.append(NOT_YET + f"the churn backtest ({churn.model}) has no calibration groups")
+    else:
+        scored = f", scored as of {churn.scored_as_of[:10]}" if churn.scored_as_of else ""
+        section.charts.append(
+            charts.calibration(
+                {churn.model: [(predicted, observed) for _, predicted, observed in churn.calibration]},
+                f"Churn calibration: mean predicted vs observed churn per group of prediction ({churn.model}, "
+                f"{_n(churn.customers)} customers{scored}). AUC {_score(churn.auc)}, Brier {_score(churn.brier)} "
+                f"(predicting the base rate: {_score(churn.brier_of_base_rate)})",
+                xlabel="predicted churn probability",
+                ylabel="observed churn rate",
+            )
+        )
+    versions = predictions.versions
+    if isinstance(versions, Missing):
+        section.missing.append(NOT_YET + versions.reason)
+        return section
+    trend = {
+        "churn AUC": [(v.version, v.auc) for v in versions if v.auc is not None],
+        "purchase forecast relative error": [
+            (v.version, v.relative_error) for v in versions if v.relative_error is not None
+        ],
+    }
+    trend = {name: points for name, points in trend.items() if points}
+    if len(versions) < 2:
+        section.missing.append(
+            NOT_YET + f"one version so far ({versions[0].version}): the trend across versions needs two"
+        )
+    elif not trend:
+        section.missing.append(NOT_YET + "no version has an AUC or a relative error to compare")
+    else:
+        section.charts.append(
+            charts.lines(
+                trend,
+                "Backtests across versions: churn AUC and the purchase forecast's relative error "
+                "(predicted − actual) ÷ actual orders",
+                ylabel="AUC · relative error",
+                zero=False,
+                decimals=2,
+            )
+        )
+    section.tables.append(
+        Table(
+            "Backtests per version",
+            ["version", "trained as of", "churn model", "AUC", "Brier", "purchase model", "relative error", "MAE"],
+            [
+                [
+                    v.version,
+                    v.as_of[:10] or "–",
+                    v.churn_model or "–",
+                    _score(v.auc),
+                    _score(v.brier),
+                    v.purchase_model or "–",
+                    _signed_pct(v.relative_error),
+                    _score(v.mae, 2),
+                ]
+                for v in reversed(versions)
+            ],
+            frozenset({3, 4, 6, 7}),
+        )
+    )
+    return section
+
+
 def build_sections(data: ReportData) -> list[Section]:
     return [
         lake_section(data.lake),
         customers_section(data.clusters, data.coverage),
         matching_section(data.matches),
         growth_section(data.growth),
+        predictions_section(data.predictions),
         activation_section(data.segments, data.syncs),
         quality_section(data.quality, data.home),
     ]

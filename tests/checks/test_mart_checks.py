@@ -55,7 +55,7 @@ def test_simulated_batches_pass_their_suites(built):
 def test_the_built_marts_pass(built):
     results = check_marts(built)
 
-    segments = ["engaged_no_purchase", "lapsed_vips", "new_loyalty_members", "one_time_buyers"]
+    segments = ["engaged_no_purchase", "high_value_at_risk", "lapsed_vips", "new_loyalty_members", "one_time_buyers"]
     marts = ["marts.golden_customers", "marts.customer_xref", *(f"segments.{name}" for name in segments)]
     assert [r.suite for r in results] == marts
     assert all(r.passed and r.critical == [] for r in results), [r.message() for r in results]

@@ -76,6 +76,24 @@ def test_the_transform_dag_runs_incrementally_unless_asked_for_a_full_refresh(da
     assert producer.full_refresh == "{{ params.full_refresh }}" and "full_refresh" in producer.template_fields
 
 
+def test_new_predictors_schedule_the_transform_which_then_builds_with_nothing_new_landed(dagbag):
+    from airflow.sdk import Asset
+
+    from tessera.orchestration import PREDICTORS_ASSET, triggered_by
+
+    training = dagbag.dags["tessera_train_predictors"]
+    assert training.schedule == "0 3 * * 0" and training.max_active_runs == 1
+    assert [a.uri for a in training.get_task("train").outlets] == [PREDICTORS_ASSET.uri]
+    assert training.get_task("train").retries == 3  # a build holding the warehouse lock is waited out
+    transform = dagbag.dags["tessera_transform"]
+    # every raw stream landed and checked, or new predictors
+    condition = transform.timetable.asset_condition
+    assert type(condition).__name__ == "AssetAny" and PREDICTORS_ASSET in condition.objects
+    lake = Asset(name="tessera.lake.crm.contacts", uri="tessera://lake/raw/crm/contacts")
+    assert triggered_by({PREDICTORS_ASSET: []}, PREDICTORS_ASSET)
+    assert not triggered_by({lake: []}, PREDICTORS_ASSET) and not triggered_by(None, PREDICTORS_ASSET)
+
+
 def test_the_transform_dag_checks_batches_first_and_publishes_only_checked_marts(dagbag):
     dag = dagbag.dags["tessera_transform"]
     first, new, check, publish = (
@@ -92,7 +110,7 @@ def test_the_transform_dag_checks_batches_first_and_publishes_only_checked_marts
     }
     # Published with what `anything_new` found the build would read.
     assert publish.upstream_task_ids == {"check_marts", "anything_new"}
-    segments = {"lapsed_vips", "engaged_no_purchase", "new_loyalty_members", "one_time_buyers"}
+    segments = {"lapsed_vips", "engaged_no_purchase", "new_loyalty_members", "one_time_buyers", "high_value_at_risk"}
     assert {a.uri for a in publish.outlets} == {
         "tessera://warehouse/marts/golden_customers",
         "tessera://warehouse/marts/customer_xref",

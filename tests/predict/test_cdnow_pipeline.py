@@ -14,6 +14,7 @@ import pytest
 
 from tessera.dbt_runner import PRODUCTION_BUILD_FLAGS, run_dbt, run_transform
 from tessera.home import TesseraHome
+from tessera.predictions.training import train_from_warehouse
 from tessera.warehouse_load import load_lake
 from tests.dbt.postgres_target import connect, postgres_target
 from tests.predict.cdnow_lake import land_cdnow
@@ -21,7 +22,8 @@ from tests.sources import throwaway_postgres_database
 from transforms.identity.matching import FittedModels
 from transforms.predict.btyd import fit_purchases
 from transforms.predict.cdnow import CALIBRATION_END
-from transforms.predict.rfm import rfm_summary
+from transforms.predict.predictors import PredictorStore
+from transforms.predict.rfm import holdout_purchases, rfm_summary
 
 pytestmark = pytest.mark.integration
 
@@ -152,3 +154,61 @@ def test_the_default_transform_builds_card_only_members(tmp_path):
     assert len(_features(home)) == 2357
     (fit,) = FittedModels(home.root / "matcher").history()
     assert fit["method"] == "sized" and any("no training rule found pairs" in r for r in fit["reasons"])
+
+
+# Predictions: the first build found no predictors and trained them; later builds only score.
+
+BACKTEST_CUTOFF = "1997-07-02"  # one 90-day window before the calibration end
+
+
+def _predictions(home: TesseraHome) -> pd.DataFrame:
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        return con.execute("select * from marts.customer_predictions").df()
+
+
+def test_the_first_build_trained_the_predictors_and_said_so(cdnow):
+    home = cdnow["home"]
+    (version,) = PredictorStore(home.root / "predictions").history()
+    assert (version["version"], version["as_of"], version["churn_source"]) == ("v0001", CALIBRATION_END, "classifier")
+    assert "training the predictors first" in (home.root / "logs" / "dbt" / "dbt.log").read_text()
+    folder = home.root / "predictions" / "versions" / "v0001"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "backtest.json", "churn.json", "churn.pickle", "purchases.json", "spend.json",
+    ]  # fmt: skip
+
+
+def test_the_purchase_backtest_counts_what_was_bought_in_the_window(cdnow):
+    (report,) = PredictorStore(cdnow["home"].root / "predictions").reports()
+    buyers_then = _summary(cdnow["transactions"], BACKTEST_CUTOFF).index
+    actual = holdout_purchases(cdnow["transactions"], BACKTEST_CUTOFF, 90, unit="days", customer="loyalty_id",
+                               timestamp="occurred_at", customers=buyers_then)  # fmt: skip
+    for kind in ("pareto_nbd", "bg_nbd"):
+        result = report["purchase_backtests"][kind]
+        assert (result["customers"], result["actual_total"]) == (len(buyers_then), int(actual.sum()))
+        assert abs(result["relative_error"]) < 0.25, kind
+    churn = report["churn_backtest"]
+    assert churn["scored_as_of"] == BACKTEST_CUTOFF and churn["auc"] > 0.7
+    assert churn["brier"] < churn["brier_of_base_rate"]
+
+
+def test_every_buyer_is_scored_with_the_trained_version(cdnow):
+    predictions = _predictions(cdnow["home"])
+    assert len(predictions) == 2357 and set(predictions["model_version"]) == {"v0001"}
+    assert predictions["p_alive"].between(0, 1).all()
+    assert (predictions["expected_orders_365d"] >= predictions["expected_orders_90d"]).all()
+    assert set(predictions["churn_risk"]) <= {"low", "medium", "high"}
+    # churn risk and the purchase forecast agree in direction: the likely churners expect fewer orders
+    by_band = predictions.groupby("churn_risk")["expected_orders_90d"].mean()
+    assert by_band["low"] > by_band["high"]
+
+
+def test_training_keeps_a_new_version_and_builds_score_with_it_without_training(cdnow):
+    home = cdnow["home"]
+    predictors, report = train_from_warehouse(home)  # as `tessera train-predictors` does
+    assert predictors.version == "v0002" and report.as_of == "1998-06-30"
+    run_dbt(["build", *PRODUCTION_BUILD_FLAGS, "--select", "customer_predictions", "model_backtests"], home)
+    assert set(_predictions(home)["model_version"]) == {"v0002"}
+    assert len(PredictorStore(home.root / "predictions").history()) == 2  # the build trained nothing
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        versions = con.execute("select distinct model_version from marts.model_backtests order by 1").fetchall()
+    assert versions == [("v0001",), ("v0002",)]

@@ -38,6 +38,7 @@ Times (`recency`, `T`, horizons) are in the unit of the summary the model was fi
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -132,6 +133,43 @@ class FittedModel:
             raise ValueError(f"{path}: not a readable {MODEL_FORMAT} file ({exc!r})") from exc
 
 
+@functools.cache
+def _pareto_nbd_fitter():
+    """`lifetimes`' Pareto/NBD fitter, exact for customers whose last purchase is on the cut-off day.
+
+    Its A_0 term (Fader & Hardie's note 9, eq. 19) is a difference of two terms that are equal when recency
+    equals T, so A_0 is 0 there; rounding can leave the difference a hair below 0, whose log is NaN, and
+    then `p_alive` and every forecast of such a customer were NaN. A_0 = 0 (log -inf) is the exact value.
+    The library calls the term through the class by name, so the likelihood is re-declared here to use it.
+    """
+    from lifetimes import ParetoNBDFitter
+    from numpy import log, logaddexp
+    from scipy.special import gammaln
+
+    class ParetoNBD(ParetoNBDFitter):
+        @staticmethod
+        def _log_A_0(params, freq, recency, age):
+            value = ParetoNBDFitter._log_A_0(params, freq, recency, age)
+            return np.where(np.isnan(value) & (np.asarray(recency) == np.asarray(age)), -np.inf, value)
+
+        @staticmethod
+        def _conditional_log_likelihood(params, freq, rec, T):
+            r, alpha, s, beta = params
+            a_1 = gammaln(r + freq) - gammaln(r) + r * log(alpha) + s * log(beta)
+            log_a_0 = ParetoNBD._log_A_0(params, freq, rec, T)
+            a_2 = logaddexp(-(r + freq) * log(alpha + T) - s * log(beta + T), log(s) + log_a_0 - log(r + s + freq))
+            return a_1 + a_2
+
+        @staticmethod
+        def _negative_log_likelihood(params, freq, rec, T, weights, penalizer_coef):
+            if np.any(np.asarray(params) <= 0.0):
+                return np.inf
+            likelihood = ParetoNBD._conditional_log_likelihood(params, freq, rec, T)
+            return -(weights * likelihood).sum() / weights.mean() + penalizer_coef * sum(np.asarray(params) ** 2)
+
+    return ParetoNBD
+
+
 def _columns(summary: pd.DataFrame, *names: str) -> list[np.ndarray]:
     """The summary's columns as arrays (by name: `summary.T` would be the transpose)."""
     missing = [n for n in names if n not in summary.columns]
@@ -144,9 +182,9 @@ class PurchaseModel(FittedModel):
     """BG/NBD or Pareto/NBD: expected repeat purchases over a horizon, and the probability of being alive."""
 
     def _fitter(self):
-        from lifetimes import BetaGeoFitter, ParetoNBDFitter
+        from lifetimes import BetaGeoFitter
 
-        fitter = BetaGeoFitter() if self.kind == "bg_nbd" else ParetoNBDFitter()
+        fitter = BetaGeoFitter() if self.kind == "bg_nbd" else _pareto_nbd_fitter()()
         fitter.params_ = pd.Series(self.params, index=list(PARAMETERS[self.kind]))
         return fitter
 
@@ -165,6 +203,19 @@ class PurchaseModel(FittedModel):
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             values = self._fitter().conditional_probability_alive(frequency, recency, age)
         return pd.Series(np.asarray(values, dtype="float64"), index=summary.index, name="p_alive")
+
+    def probability_of_no_purchase(self, summary: pd.DataFrame, horizon: float) -> pd.Series:
+        """The probability that each customer of `summary` makes no purchase in the `horizon` after the cut-off
+        (Pareto/NBD's conditional distribution of purchases, Fader & Hardie's note 28, eq. 16)."""
+        if self.kind != "pareto_nbd":
+            raise ValueError(f"{self.kind}: only Pareto/NBD gives the probability of no purchase in a window")
+        frequency, recency, age = _columns(summary, "frequency", "recency", "T")
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            values = self._fitter().conditional_probability_of_n_purchases_up_to_time(
+                0, horizon, frequency, recency, age
+            )
+        values = np.clip(np.asarray(values, dtype="float64"), 0.0, 1.0)
+        return pd.Series(values, index=summary.index, name="probability_of_no_purchase")
 
 
 class SpendModel(FittedModel):
@@ -199,7 +250,7 @@ def fit_purchases(
     penalizer: float = 0.0,
 ) -> PurchaseModel:
     """Fit BG/NBD or Pareto/NBD by maximum likelihood to an RFM summary (`rfm.rfm_summary`)."""
-    from lifetimes import BetaGeoFitter, ParetoNBDFitter
+    from lifetimes import BetaGeoFitter
 
     if kind not in ("bg_nbd", "pareto_nbd"):
         raise ValueError(f"purchase model must be 'bg_nbd' or 'pareto_nbd', not {kind!r}")
@@ -209,10 +260,10 @@ def fit_purchases(
     # weighted by its customers, as Fader and Hardie do, so the cost follows the distinct patterns.
     patterns = summary.groupby(["frequency", "recency", "T"], sort=False).size().reset_index(name="customers")
     frequency, recency, age, customers = _columns(patterns, "frequency", "recency", "T", "customers")
-    fitter = (BetaGeoFitter if kind == "bg_nbd" else ParetoNBDFitter)(penalizer_coef=penalizer)
+    fitter = (BetaGeoFitter if kind == "bg_nbd" else _pareto_nbd_fitter())(penalizer_coef=penalizer)
     started = time.perf_counter()
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        fitter.fit(frequency, recency, age, weights=customers)
+        _converge(kind, calibration_end, len(summary), fitter.fit, frequency, recency, age, weights=customers)
     return _fitted(PurchaseModel, kind, fitter, summary, calibration_end, unit, time.perf_counter() - started)
 
 
@@ -235,8 +286,21 @@ def fit_spend(summary: pd.DataFrame, calibration_end: str, unit: str = "weeks", 
     frequency, monetary = _columns(repeat, "frequency", "monetary_value")
     fitter = GammaGammaFitter(penalizer_coef=penalizer)
     started = time.perf_counter()
-    fitter.fit(frequency, monetary)
+    _converge("gamma_gamma", calibration_end, len(summary), fitter.fit, frequency, monetary)
     return _fitted(SpendModel, "gamma_gamma", fitter, summary, calibration_end, unit, time.perf_counter() - started)
+
+
+def _converge(kind: str, calibration_end: str, customers: int, fit, *args, **kwargs) -> None:
+    """Run a fit, turning the library's convergence failure into a `ModelFitError` that names the data."""
+    from lifetimes.utils import ConvergenceError
+
+    try:
+        fit(*args, **kwargs)
+    except ConvergenceError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFitError(
+            f"{kind}: the fit on {customers} customers as of {calibration_end} did not converge ({first_line})"
+        ) from exc
 
 
 def _fitted(model_class, kind, fitter, summary, calibration_end, unit, seconds):

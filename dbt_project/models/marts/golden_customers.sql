@@ -4,6 +4,15 @@
 -#}
 {{ customer_model() }}
 -- depends_on: {{ ref('int_customer_changes') }}
+{#-
+    The predicted traits (marts.customer_predictions, DuckDB only) move for every buyer each day, not only for
+    the customers a run rebuilds: the post-hook brings the other rows' up to date, rounded so that a row
+    changes only when its figures change at the precision a segment reads.
+-#}
+{%- set predictions = target.type == 'duckdb' %}
+{%- if predictions %}
+{{ config(post_hook="{{ refresh_predicted_traits() }}") }}
+{%- endif %}
 
 with lineage as (
     select * from {{ ref('golden_customer_lineage') }}
@@ -34,6 +43,23 @@ consent as (
     where {{ is_changed_customer() }}
 ),
 
+predictions as (
+    {%- if predictions %}
+    select
+        customer_id,
+        {{ predicted_traits() }}
+    from {{ ref('customer_predictions') }}
+    {%- else %}
+    select
+        cast(null as {{ dbt.type_string() }}) as customer_id,
+        cast(null as {{ dbt.type_float() }}) as p_alive,
+        cast(null as {{ dbt.type_float() }}) as predicted_clv_365d,
+        cast(null as {{ dbt.type_float() }}) as churn_probability_90d,
+        cast(null as {{ dbt.type_string() }}) as churn_risk
+    where 1 = 0
+    {%- endif %}
+),
+
 final as (
     select
         traits.customer_id,
@@ -60,10 +86,15 @@ final as (
         traits.last_order_at,
         traits.email_opens_30d,
         traits.email_clicks_30d,
-        traits.web_sessions_30d
+        traits.web_sessions_30d,
+        predictions.p_alive,
+        predictions.predicted_clv_365d,
+        predictions.churn_probability_90d,
+        predictions.churn_risk
     from traits
     left join profile on traits.customer_id = profile.customer_id
     left join consent on traits.customer_id = consent.customer_id
+    left join predictions on traits.customer_id = predictions.customer_id
 )
 
 select * from final

@@ -19,6 +19,7 @@ from transforms.predict.btyd import (
     ModelFitError,
     PurchaseModel,
     SpendModel,
+    TrainingWindow,
     customer_lifetime_value,
     fit_purchases,
     fit_spend,
@@ -130,3 +131,19 @@ def test_spend_fit_refuses_non_positive_spend(sample_summary):
     broken.loc[broken.index[broken["frequency"] > 0][0], "monetary_value"] = 0.0
     with pytest.raises(ModelFitError, match="mean spend <= 0"):
         fit_spend(broken, CALIBRATION_END)
+
+
+def test_pareto_nbd_is_exact_for_a_purchase_on_the_cut_off_day():
+    """A_0 vanishes when recency equals T: with parameters where rounding made it NaN, such customers get
+    p_alive 1 and finite forecasts, and the same as a purchase a moment before the cut-off."""
+    model = PurchaseModel(
+        kind="pareto_nbd",
+        params={"r": 1.27, "alpha": 32.34, "s": 109.37, "beta": 48606.63},
+        window=TrainingWindow(calibration_end="2026-06-30", unit="days", customers=3, repeat_customers=3),
+    )
+    summary = pd.DataFrame({"frequency": [2, 13, 14], "recency": [154.0, 212.0, 336.0], "T": [154.0, 212.0, 336.0]})
+    assert (model.p_alive(summary) == 1.0).all()
+    expected = model.expected_purchases(summary, 90)
+    nearly = model.expected_purchases(summary.assign(recency=summary["recency"] - 1e-3), 90)
+    assert np.isfinite(expected).all() and np.allclose(expected, nearly, rtol=1e-3)
+    assert model.probability_of_no_purchase(summary, 90).between(0, 1).all()
