@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 UV     := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export TESSERA_HOME ?= $(CURDIR)/data
 
-.PHONY: install demo test test-slow test-all lint generate wheel bench bench-transform bench-transform-dag bench-incremental bench-matching bench-checks bench-activation bench-predictions clean
+.PHONY: install demo test test-slow test-all lint generate wheel bench bench-transform bench-transform-dag bench-incremental bench-matching bench-checks bench-activation bench-predictions bench-predictors-scale clean
 
 install: $(VENV)/.installed $(VENV)/datasets/.done  ## install, and write the dbt manifest the transform DAG renders from
 	@$(BIN)/tessera dbt-parse >/dev/null
@@ -71,6 +71,9 @@ bench-activation: install  ## segment syncs to the ad-audience stand-in: first, 
 
 bench-predictions: install  ## the purchase forecast (Pareto/NBD) against plain BG/NBD on the CDNOW master holdout (see benchmarks/README.md)
 	$(BIN)/python -m benchmarks.predictions
+
+bench-predictors-scale: install  ## the predictors' feature build, training and scoring at 100k and 1M customers, from a known process (see benchmarks/README.md)
+	$(BIN)/python -m benchmarks.predictors_scale
 
 clean:
 	rm -rf $(VENV) data dist tessera/bundled

@@ -31,6 +31,7 @@ BENCHMARKS = (
     "checks",
     "activation",
     "predictions",
+    "predictors_scale",
 )
 
 

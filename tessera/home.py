@@ -34,6 +34,11 @@ class TesseraHome:
         return self.root / "airflow"
 
     @property
+    def predictions(self) -> Path:
+        """The predictors' versions (transforms/predict/predictors.py::PredictorStore); the build scores with the current one."""
+        return self.root / "predictions"
+
+    @property
     def simulator(self) -> Path:
         """The demo source systems' own stores; the pipeline reads them only through their interfaces."""
         return self.root / "simulator"

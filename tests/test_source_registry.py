@@ -155,7 +155,8 @@ def test_the_transform_dag_waits_for_the_toy_stream_too(with_toy, dbt_manifest):
     from tessera.orchestration import transform_dag
 
     dag = transform_dag(with_toy)
-    uris = {asset.uri for asset in dag.timetable.asset_condition.objects}
+    every_stream, _new_predictors = dag.timetable.asset_condition.objects
+    uris = {asset.uri for asset in every_stream.objects}
     assert uris == {f"tessera://lake/raw/{c.lake_path}" for c in with_toy.streams}
     assert "tessera://lake/raw/toy/things" in uris
 

@@ -34,7 +34,7 @@ HOUSEHOLD_SHARE = 0.04
 #: `MEAN_LIFETIME_DAYS`). Once gone they buy nothing and stay on every list: nobody tells the CRM they left.
 #: Interest fades first: from `FADING_DAYS` before they leave, they visit the website and open e-mails a
 #: fraction as often (`AFTER_LEAVING`).
-LIFETIME_SHAPE, MEAN_LIFETIME_DAYS, FADING_DAYS, AFTER_LEAVING = 2.0, 540.0, 60, 0.1
+LIFETIME_SHAPE, MEAN_LIFETIME_DAYS, FADING_DAYS, AFTER_LEAVING = 2.0, 390.0, 120, 0.1
 
 _DE_MOBILE = ("151", "152", "157", "160", "162", "170", "171", "172", "175", "176", "177", "178", "179")
 

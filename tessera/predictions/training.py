@@ -9,7 +9,6 @@ scored by the next build.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from tessera.home import TesseraHome
 from transforms.predict.predictors import Predictors, PredictorStore, TrainingReport, train_predictors
@@ -17,11 +16,6 @@ from transforms.predict.predictors import Predictors, PredictorStore, TrainingRe
 log = logging.getLogger(__name__)
 
 FEATURE_TABLES = ("int_customer_purchase_features", "int_customer_feature_history")
-
-
-def predictions_dir(home: TesseraHome) -> Path:
-    """Where the predictors' versions are kept (the models' `predictions_dir` setting points here too)."""
-    return home.root / "predictions"
 
 
 def train_from_warehouse(home: TesseraHome) -> tuple[Predictors, TrainingReport]:
@@ -44,7 +38,7 @@ def train_from_warehouse(home: TesseraHome) -> tuple[Predictors, TrainingReport]
         current = con.sql("select * from intermediate.int_customer_purchase_features").df()
         history = con.sql("select * from intermediate.int_customer_feature_history").df()
     purchases, spend, churn, report = train_predictors(current, history)
-    store = PredictorStore(predictions_dir(home))
+    store = PredictorStore(home.predictions)
     predictors = store.save(purchases, spend, churn, report)
     for note in report.notes:
         log.warning("predictors %s: %s", predictors.version, note)

@@ -609,10 +609,9 @@ class Predictions:
 def current_predictors(home: TesseraHome) -> dict[str, Any] | None:
     """The entry `predictions/current.json` holds (version, as_of, notes …), or None when no version was
     trained or the file cannot be read."""
-    from tessera.predictions.training import predictions_dir
     from transforms.model_versions import ModelVersions
 
-    path = ModelVersions(predictions_dir(home)).current_path
+    path = ModelVersions(home.predictions).current_path
     try:
         entry = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):

@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 
 from tessera.home import TesseraHome
-from tessera.predictions.training import predictions_dir
 from tessera.publication import published_path
 from tessera.report import write_report
 from tessera.report.gather import Missing, PredictionScores, gather_report, prediction_facts
@@ -125,7 +124,7 @@ def publish(home: TesseraHome, predictions: pd.DataFrame | None, backtests: pd.D
 
 
 def make_current(home: TesseraHome, version: str, notes: list[str]) -> None:
-    folder = predictions_dir(home)
+    folder = home.predictions
     folder.mkdir(parents=True, exist_ok=True)
     entry = {"version": version, "folder": f"versions/{version}", "as_of": "2026-03-01", "notes": notes}
     (folder / "current.json").write_text(json.dumps(entry, indent=2) + "\n")

@@ -260,10 +260,12 @@ def fit_purchases(
     # weighted by its customers, as Fader and Hardie do, so the cost follows the distinct patterns.
     patterns = summary.groupby(["frequency", "recency", "T"], sort=False).size().reset_index(name="customers")
     frequency, recency, age, customers = _columns(patterns, "frequency", "recency", "T", "customers")
-    fitter = (BetaGeoFitter if kind == "bg_nbd" else _pareto_nbd_fitter())(penalizer_coef=penalizer)
+    fitter_class = BetaGeoFitter if kind == "bg_nbd" else _pareto_nbd_fitter()
     started = time.perf_counter()
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        _converge(kind, calibration_end, len(summary), fitter.fit, frequency, recency, age, weights=customers)
+        fitter = _converge(
+            kind, calibration_end, len(summary), fitter_class, penalizer, frequency, recency, age, weights=customers
+        )
     return _fitted(PurchaseModel, kind, fitter, summary, calibration_end, unit, time.perf_counter() - started)
 
 
@@ -284,23 +286,36 @@ def fit_spend(summary: pd.DataFrame, calibration_end: str, unit: str = "weeks", 
     if len(repeat) < 2:
         raise ModelFitError(f"gamma_gamma: {len(repeat)} repeat customers as of {calibration_end}; need more")
     frequency, monetary = _columns(repeat, "frequency", "monetary_value")
-    fitter = GammaGammaFitter(penalizer_coef=penalizer)
     started = time.perf_counter()
-    _converge("gamma_gamma", calibration_end, len(summary), fitter.fit, frequency, monetary)
+    fitter = _converge("gamma_gamma", calibration_end, len(summary), GammaGammaFitter, penalizer, frequency, monetary)
     return _fitted(SpendModel, "gamma_gamma", fitter, summary, calibration_end, unit, time.perf_counter() - started)
 
 
-def _converge(kind: str, calibration_end: str, customers: int, fit, *args, **kwargs) -> None:
-    """Run a fit, turning the library's convergence failure into a `ModelFitError` that names the data."""
+#: Penalizers tried, in turn, when a maximum-likelihood fit does not converge (the library's own advice).
+RETRY_PENALIZERS = (0.001, 0.01)
+
+
+def _converge(kind, calibration_end, customers, fitter_class, penalizer, *args, **kwargs):
+    """A fitted `fitter_class`, started from all parameters at 1 (the library would start from random ones, and
+    two runs would differ). A fit that does not converge is tried again with a small penalizer; when none
+    converges, a `ModelFitError` names the data."""
     from lifetimes.utils import ConvergenceError
 
-    try:
-        fit(*args, **kwargs)
-    except ConvergenceError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFitError(
-            f"{kind}: the fit on {customers} customers as of {calibration_end} did not converge ({first_line})"
-        ) from exc
+    start = np.ones(len(PARAMETERS[kind]))
+    for attempt in (penalizer, *(p for p in RETRY_PENALIZERS if p > penalizer)):
+        fitter = fitter_class(penalizer_coef=attempt)
+        try:
+            fitter.fit(*args, initial_params=start, **kwargs)
+        except ConvergenceError as exc:
+            failure = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            log.warning("%s as of %s did not converge with penalizer %s: %s", kind, calibration_end, attempt, failure)
+            continue
+        if attempt != penalizer:
+            log.warning("%s as of %s converged with penalizer %s", kind, calibration_end, attempt)
+        return fitter
+    raise ModelFitError(
+        f"{kind}: the fit on {customers} customers as of {calibration_end} did not converge, penalized or not ({failure})"
+    )
 
 
 def _fitted(model_class, kind, fitter, summary, calibration_end, unit, seconds):

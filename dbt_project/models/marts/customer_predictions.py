@@ -10,12 +10,20 @@ engines leave it out (docs/warehouse-engines.md).
 """
 
 
-def model(dbt, session):
-    dbt.config(materialized="table")
-    from pathlib import Path
+def say(message):
+    """In dbt's output and log, and in the caller's log (the CLI and the DAG task show it)."""
+    import logging
 
     from dbt_common.events.functions import fire_event
     from dbt_common.events.types import Note
+
+    fire_event(Note(msg=message))
+    logging.getLogger("tessera.predictions").warning(message)
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    from pathlib import Path
 
     from transforms.predict.churn import ModelOutdated, NotEnoughHistory
     from transforms.predict.predictors import PredictorStore, RiskBands, no_predictions, score, train_and_save
@@ -30,12 +38,12 @@ def model(dbt, session):
     try:
         predictors = store.load_current()
     except (FileNotFoundError, ModelOutdated) as exc:
-        fire_event(Note(msg=f"predictions: {exc}; training the predictors first (tessera train-predictors)"))
+        say(f"predictions: {exc}; training the predictors first (tessera train-predictors)")
         history = dbt.ref("int_customer_feature_history").df()
         try:
             predictors = train_and_save(store, current, history)
         except NotEnoughHistory as reason:
-            fire_event(Note(msg=f"predictions: none this build, nothing to train on yet: {reason}"))
+            say(f"predictions: none this build, nothing to train on yet: {reason}")
             return no_predictions()
-        fire_event(Note(msg=f"predictions: trained {predictors.version} into {store.folder}"))
+        say(f"predictions: trained {predictors.version} into {store.folder}")
     return score(predictors, current, bands)
