@@ -604,6 +604,24 @@ def _print_matcher_fits(home) -> None:
     console.print(table)
 
 
+def _print_predictors(home) -> None:
+    from transforms.model_versions import ModelVersions
+
+    history = ModelVersions(home.predictions).history()
+    if not history:
+        console.print("No predictors trained yet (the next build trains them, or `tessera train-predictors`).")
+        return
+    table = Table(title=f"Predictors ({escape(str(home.predictions))})")
+    for col in ("version", "trained at", "as of", "churn from", "churn AUC", "notes"):
+        table.add_column(col, overflow="fold")
+    for entry in history[-5:]:
+        auc = entry.get("churn_auc")
+        row = (entry["version"], entry["trained_at"], entry["as_of"], entry["churn_source"].replace("_", " "),
+               "n/a" if auc is None else f"{auc:.3f}", "; ".join(entry.get("notes") or []))  # fmt: skip
+        table.add_row(*(Text(str(value)) for value in row))
+    console.print(table)
+
+
 @app.command("sync")
 def sync_command(
     segment: Annotated[
@@ -755,14 +773,15 @@ def _print_erasures(home) -> None:
 @app.command()
 def status() -> None:
     """Show what the lake holds (batches, rows and quarantined records per stream), the warehouse's last
-    build and what is published, held batches, the matcher's latest fits to the data, the newest sync of
-    each segment to each destination, and the erasure requests served."""
+    build and what is published, held batches, the matcher's latest fits to the data, the predictors'
+    versions, the newest sync of each segment to each destination, and the erasure requests served."""
     home = tessera_home()
     try:
         _print_lake(home)
         _print_last_build(home)
         _print_held(home)
         _print_matcher_fits(home)
+        _print_predictors(home)
         _print_syncs_log(home)
         _print_erasures(home)
     except Exception as exc:  # noqa: BLE001

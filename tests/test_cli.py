@@ -101,3 +101,18 @@ def test_status_shows_the_matcher_fits_and_why_they_were_made(home):
     (folder / "history.jsonl").write_text("\n".join(lines) + "\n")
     output = runner.invoke(app, ["status"], terminal_width=200).output
     assert "Matcher fits" in output and "estimated" in output and "records 800 -> 1,300" in output and "1,300" in output
+
+
+def test_status_shows_the_predictors_versions_and_their_notes(home):
+    assert "No predictors trained yet" in runner.invoke(app, ["status"]).output
+    home.predictions.mkdir(parents=True)
+    versions = [
+        {"version": "v0001", "trained_at": "2026-01-03T00:00:00+00:00", "as_of": "2026-01-03",
+         "churn_source": "purchase_model", "churn_auc": None, "notes": ["no purchase backtest: too little history"]},
+        {"version": "v0002", "trained_at": "2026-07-05T03:00:00+00:00", "as_of": "2026-07-04",
+         "churn_source": "classifier", "churn_auc": 0.8123, "notes": []},
+    ]  # fmt: skip
+    (home.predictions / "history.jsonl").write_text("".join(json.dumps(v) + "\n" for v in versions))
+    output = runner.invoke(app, ["status"], terminal_width=200).output
+    assert "Predictors" in output and "purchase model" in output and "0.812" in output
+    assert "no purchase backtest: too little history" in output
