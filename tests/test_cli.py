@@ -114,5 +114,5 @@ def test_status_shows_the_predictors_versions_and_their_notes(home):
     ]  # fmt: skip
     (home.predictions / "history.jsonl").write_text("".join(json.dumps(v) + "\n" for v in versions))
     output = runner.invoke(app, ["status"], terminal_width=200).output
-    assert "Predictors" in output and "purchase model" in output and "0.812" in output
-    assert "no purchase backtest: too little history" in output
+    assert "Predictors" in output and "v0002" in output and "classifier" in output and "0.812" in output
+    assert "v0001" in output and "n/a" in output  # trained on too little history for the classifier
