@@ -17,7 +17,8 @@ from tessera.home import TesseraHome
 from tests.sources import TOKEN, Sources, extract_all
 from transforms.predict.predictors import PredictorStore
 
-pytestmark = pytest.mark.slow
+# The world is eleven months of simulated days, extracted and built: minutes, more than the default timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 CUSTOMERS, SEED, START, DAYS = 3000, 7, date(2025, 1, 1), 330
 
