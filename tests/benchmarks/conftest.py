@@ -41,7 +41,7 @@ def run_benchmark(tmp_path: Path) -> Callable[..., BenchmarkRun]:
             cwd=PROJECT_ROOT,
             capture_output=True,
             text=True,
-            timeout=540,  # under the suite's 600 s per test; a busy machine needs the room
+            timeout=1200,  # the DAG and incremental runs build several times; a busy machine needs the room
             check=False,
         )
         assert proc.returncode == 0, proc.stderr

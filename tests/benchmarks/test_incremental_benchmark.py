@@ -13,6 +13,7 @@ from tests.benchmarks.conftest import lake_rows
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # several builds of the whole project, predictions included
 def test_benchmark_times_a_daily_run_against_a_full_refresh_of_the_same_lake(run_benchmark) -> None:
     run = run_benchmark("incremental", "--customers", "300", "--repeat", "1", "--hours", "6")
     [result] = run.report["results"]

@@ -17,6 +17,7 @@ AROUND_THE_NODES = 6
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # several builds of the whole project, predictions included
 def test_benchmark_times_the_dag_against_tessera_transform_and_a_run_with_nothing_new(run_benchmark) -> None:
     run = run_benchmark("transform_dag", "--customers", "300", "--repeat", "1")
     [result] = run.report["results"]
