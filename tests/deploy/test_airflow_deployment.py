@@ -152,8 +152,8 @@ def _wait_for_dags(airflow: Airflow) -> None:
     """The dag-processor has parsed the bundled DAGs without import errors; each starts paused."""
     from tessera.orchestration import activation_dags
 
-    # The wheel bundles the same manifest; the erasure DAG serves request files.
-    expected = {*EXTRACT_DAGS, "tessera_transform", "tessera_erasure", *activation_dags()}
+    # The wheel bundles the same manifest; the erasure DAG serves request files, the training DAG the predictors.
+    expected = {*EXTRACT_DAGS, "tessera_transform", "tessera_erasure", "tessera_train_predictors", *activation_dags()}
 
     def parsed() -> list[dict] | None:
         errors = airflow.api("GET", "/importErrors")["import_errors"]
