@@ -134,6 +134,33 @@ class FittedModel:
 
 
 @functools.cache
+def _bg_nbd_fitter():
+    """`lifetimes`' BG/NBD fitter, whose forecast is defined wherever the model is.
+
+    The forecast (Fader, Hardie & Lee 2005, eq. 10) holds a Gaussian hypergeometric term that the library takes
+    the log of. When a + b < 1 (a fit on few buyers can give it), that term is negative for customers with no
+    repeat purchase, its log is NaN, and so was their forecast; the term is used as it is here.
+    """
+    from lifetimes import BetaGeoFitter
+    from scipy.special import hyp2f1
+
+    class BgNbd(BetaGeoFitter):
+        def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T):
+            x = np.asarray(frequency, dtype="float64")
+            r, alpha, a, b = self._unload_params("r", "alpha", "a", "b")
+            c, z = a + b + x - 1, t / (alpha + T + t)
+            term = hyp2f1(r + x, b + x, c, z)
+            # the equivalent Euler transform where the direct series overflows
+            alternative = hyp2f1(c - r - x, c - b - x, c, z) * (1 - z) ** (c - r - x - b - x)
+            term = np.where(np.isinf(term), alternative, term)
+            numerator = (a + b + x - 1) / (a - 1) * (1 - term * ((alpha + T) / (alpha + t + T)) ** (r + x))
+            repeat = np.where(x > 0, a / np.where(x > 0, b + x - 1, 1.0), 0.0)
+            return numerator / (1 + repeat * ((alpha + T) / (alpha + recency)) ** (r + x))
+
+    return BgNbd
+
+
+@functools.cache
 def _pareto_nbd_fitter():
     """`lifetimes`' Pareto/NBD fitter, exact for customers whose last purchase is on the cut-off day.
 
@@ -182,9 +209,7 @@ class PurchaseModel(FittedModel):
     """BG/NBD or Pareto/NBD: expected repeat purchases over a horizon, and the probability of being alive."""
 
     def _fitter(self):
-        from lifetimes import BetaGeoFitter
-
-        fitter = BetaGeoFitter() if self.kind == "bg_nbd" else _pareto_nbd_fitter()()
+        fitter = (_bg_nbd_fitter() if self.kind == "bg_nbd" else _pareto_nbd_fitter())()
         fitter.params_ = pd.Series(self.params, index=list(PARAMETERS[self.kind]))
         return fitter
 
@@ -250,8 +275,6 @@ def fit_purchases(
     penalizer: float = 0.0,
 ) -> PurchaseModel:
     """Fit BG/NBD or Pareto/NBD by maximum likelihood to an RFM summary (`rfm.rfm_summary`)."""
-    from lifetimes import BetaGeoFitter
-
     if kind not in ("bg_nbd", "pareto_nbd"):
         raise ValueError(f"purchase model must be 'bg_nbd' or 'pareto_nbd', not {kind!r}")
     if summary.empty:
@@ -260,7 +283,7 @@ def fit_purchases(
     # weighted by its customers, as Fader and Hardie do, so the cost follows the distinct patterns.
     patterns = summary.groupby(["frequency", "recency", "T"], sort=False).size().reset_index(name="customers")
     frequency, recency, age, customers = _columns(patterns, "frequency", "recency", "T", "customers")
-    fitter_class = BetaGeoFitter if kind == "bg_nbd" else _pareto_nbd_fitter()
+    fitter_class = _bg_nbd_fitter() if kind == "bg_nbd" else _pareto_nbd_fitter()
     started = time.perf_counter()
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         fitter = _converge(

@@ -195,12 +195,9 @@ def _backtest_purchases(latest: pd.DataFrame, purchase_model: str, report: Train
         except ModelFitError as exc:
             report.notes.append(f"no {kind} backtest as of {cutoff}: {exc}")
             continue
-        try:
-            report.purchase_backtests[kind] = backtest(
-                model.expected_purchases(summary, WINDOW_DAYS), actual.reindex(summary.index, fill_value=0)
-            )
-        except ValueError as exc:  # a fit on few buyers can leave some forecasts undefined: say so, keep training
-            report.notes.append(f"no {kind} backtest as of {cutoff}: {exc}")
+        report.purchase_backtests[kind] = backtest(
+            model.expected_purchases(summary, WINDOW_DAYS), actual.reindex(summary.index, fill_value=0)
+        )
 
 
 def _backtest_model_churn(latest: pd.DataFrame, purchase_model: str) -> ChurnBacktest | None:

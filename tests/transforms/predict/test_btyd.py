@@ -147,3 +147,26 @@ def test_pareto_nbd_is_exact_for_a_purchase_on_the_cut_off_day():
     nearly = model.expected_purchases(summary.assign(recency=summary["recency"] - 1e-3), 90)
     assert np.isfinite(expected).all() and np.allclose(expected, nearly, rtol=1e-3)
     assert model.probability_of_no_purchase(summary, 90).between(0, 1).all()
+
+
+def test_bg_nbd_forecasts_customers_without_a_repeat_purchase_when_a_plus_b_is_below_one():
+    """With a + b < 1 (a fit on 50 buyers gave it) the library's forecast was NaN for every customer with no
+    repeat purchase; it is defined, and grows with the horizon, and is the library's where that is finite."""
+    from lifetimes import BetaGeoFitter
+
+    params = {"r": 1.2741, "alpha": 59.7372, "a": 0.0687, "b": 0.7434}
+    model = PurchaseModel(
+        kind="bg_nbd",
+        params=params,
+        window=TrainingWindow(calibration_end="2026-01-03", unit="days", customers=4, repeat_customers=2),
+    )
+    summary = pd.DataFrame({"frequency": [0, 0, 2, 5], "recency": [0.0, 0.0, 30.0, 60.0], "T": [74.0, 9.0, 80.0, 90.0]})
+    ninety, year = model.expected_purchases(summary, 90), model.expected_purchases(summary, 365)
+    assert np.isfinite(ninety).all() and (ninety > 0).all() and (year > ninety).all()
+    library = BetaGeoFitter()
+    library.params_ = pd.Series(params, index=["r", "alpha", "a", "b"])
+    columns = [summary[c].to_numpy(dtype="float64") for c in ("frequency", "recency", "T")]
+    with np.errstate(all="ignore"):
+        theirs = np.asarray(library.conditional_expected_number_of_purchases_up_to_time(90, *columns))
+    assert np.isnan(theirs[:2]).all()  # what the library gave
+    np.testing.assert_allclose(ninety.to_numpy()[2:], theirs[2:], rtol=1e-9)
