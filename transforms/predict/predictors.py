@@ -163,8 +163,9 @@ def train_predictors(
 
     labelled = history[history["snapshot_number"] >= 1] if len(history) else history
     latest = labelled[labelled["snapshot_number"] == 1] if len(labelled) else labelled
+    fitted_then: dict[str, PurchaseModel] = {}
     if len(latest) and (latest["purchase_days"] > 0).sum():
-        _backtest_purchases(latest, purchase_model, report)
+        fitted_then = _backtest_purchases(latest, purchase_model, report)
     else:
         report.notes.append(
             f"no purchase backtest: the history holds no buyer {WINDOW_DAYS} days before {report.as_of}"
@@ -180,12 +181,14 @@ def train_predictors(
             f"churn probability from the purchase model, not the classifier: {exc} "
             f"(a classifier and its backtest need two labelled windows of {WINDOW_DAYS} days)"
         )
-        report.churn_backtest = _backtest_model_churn(latest, purchase_model)
+        report.churn_backtest = _backtest_model_churn(latest, fitted_then.get("pareto_nbd"))
     return purchases, spend, churn, report
 
 
-def _backtest_purchases(latest: pd.DataFrame, purchase_model: str, report: TrainingReport) -> None:
-    """Fit as of one window ago, forecast the window, compare with what was bought (and plain BG/NBD too)."""
+def _backtest_purchases(latest: pd.DataFrame, purchase_model: str, report: TrainingReport) -> dict[str, PurchaseModel]:
+    """Fit as of one window ago, forecast the window, compare with what was bought (and plain BG/NBD too); the
+    models fitted then, by kind."""
+    fitted: dict[str, PurchaseModel] = {}
     summary = summary_in_days(latest)
     actual = pd.Series(latest["purchase_days_next"].to_numpy(), index=latest["customer_id"].to_numpy())
     cutoff = _moment(latest["as_of"].max())
@@ -195,22 +198,21 @@ def _backtest_purchases(latest: pd.DataFrame, purchase_model: str, report: Train
         except ModelFitError as exc:
             report.notes.append(f"no {kind} backtest as of {cutoff}: {exc}")
             continue
+        fitted[kind] = model
         report.purchase_backtests[kind] = backtest(
             model.expected_purchases(summary, WINDOW_DAYS), actual.reindex(summary.index, fill_value=0)
         )
+    return fitted
 
 
-def _backtest_model_churn(latest: pd.DataFrame, purchase_model: str) -> ChurnBacktest | None:
-    """The purchase model's own churn probability, fitted a window ago and scored on that window."""
+def _backtest_model_churn(latest: pd.DataFrame, model: PurchaseModel | None) -> ChurnBacktest | None:
+    """The purchase model's own churn probability, from the Pareto/NBD the purchase backtest fitted a window
+    ago, scored on that window."""
     rows = buyers(latest)
     labels = churned(rows)
-    if purchase_model != "pareto_nbd" or len(set(labels.tolist())) < 2:
+    if model is None or len(set(labels.tolist())) < 2:
         return None
-    cutoff = _moment(latest["as_of"].max())
-    try:
-        model = fit_purchases(summary_in_days(rows), cutoff, "days", kind="pareto_nbd")
-    except ModelFitError:
-        return None
+    cutoff = model.window.calibration_end
     probability = model.probability_of_no_purchase(summary_in_days(rows), WINDOW_DAYS).to_numpy()
     return evaluate(probability, labels, float(labels.mean()), (cutoff,), cutoff)
 
