@@ -8,12 +8,8 @@ scored by the next build.
 
 from __future__ import annotations
 
-import logging
-
 from tessera.home import TesseraHome
-from transforms.predict.predictors import Predictors, PredictorStore, TrainingReport, train_predictors
-
-log = logging.getLogger(__name__)
+from transforms.predict.predictors import Predictors, PredictorStore, TrainingReport, train_and_save
 
 FEATURE_TABLES = ("int_customer_purchase_features", "int_customer_feature_history")
 
@@ -37,11 +33,7 @@ def train_from_warehouse(home: TesseraHome) -> tuple[Predictors, TrainingReport]
             )
         current = con.sql("select * from intermediate.int_customer_purchase_features").df()
         history = con.sql("select * from intermediate.int_customer_feature_history").df()
-    purchases, spend, churn, report = train_predictors(current, history)
-    store = PredictorStore(home.predictions)
-    predictors = store.save(purchases, spend, churn, report)
-    for note in report.notes:
-        log.warning("predictors %s: %s", predictors.version, note)
+    predictors, report = train_and_save(PredictorStore(home.predictions), current, history)
     record_event(
         home,
         "training",

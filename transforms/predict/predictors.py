@@ -322,13 +322,15 @@ class PredictorStore(ModelVersions):
         ]
 
 
-def train_and_save(store: PredictorStore, current: pd.DataFrame, history: pd.DataFrame) -> Predictors:
-    """Train on the feature tables and keep the result as the current version."""
+def train_and_save(
+    store: PredictorStore, current: pd.DataFrame, history: pd.DataFrame
+) -> tuple[Predictors, TrainingReport]:
+    """Train on the feature tables and keep the result as the current version; its notes go to the log."""
     purchases, spend, churn, report = train_predictors(current, history)
     predictors = store.save(purchases, spend, churn, report)
     for note in report.notes:
         log.warning("predictors %s: %s", predictors.version, note)
-    return predictors
+    return predictors, report
 
 
 def backtest_rows(reports: list[dict[str, Any]]) -> pd.DataFrame:

@@ -41,7 +41,7 @@ def model(dbt, session):
         say(f"predictions: {exc}; training the predictors first (tessera train-predictors)")
         history = dbt.ref("int_customer_feature_history").df()
         try:
-            predictors = train_and_save(store, current, history)
+            predictors, _ = train_and_save(store, current, history)
         except NotEnoughHistory as reason:
             say(f"predictions: none this build, nothing to train on yet: {reason}")
             return no_predictions()
