@@ -223,7 +223,11 @@ def no_predictions() -> pd.DataFrame:
         {
             "customer_id": pd.Series([], dtype="string"),
             "as_of": pd.Series([], dtype="datetime64[us, UTC]"),
-            **{c: pd.Series([], dtype="float64") for c in PREDICTION_COLUMNS[2:7]},
+            **{
+                column: pd.Series([], dtype="float64")
+                for column in ("p_alive", "expected_orders_90d", "expected_orders_365d", "predicted_clv_365d",
+                               "churn_probability_90d")
+            },  # fmt: skip
             "churn_risk": pd.Series([], dtype="string"),
             "model_version": pd.Series([], dtype="string"),
         }
