@@ -171,17 +171,30 @@ def train_predictors(
             f"no purchase backtest: the history holds no buyer {WINDOW_DAYS} days before {report.as_of}"
         )
 
+    # The classifier is kept only where its backtest beats the purchase model's own churn probability on the
+    # same moment (a lower Brier score): with few buyers or few moments it can do worse than that, or than the
+    # base rate, and then the purchase model answers.
     churn: ChurnModel | None = None
+    model_churn = _backtest_model_churn(latest, fitted_then.get("pareto_nbd"))
     try:
-        _, report.churn_backtest = churn_backtest(labelled, WINDOW_DAYS, seed)
-        churn = fit_churn(labelled, WINDOW_DAYS, seed)
+        _, classifier = churn_backtest(labelled, WINDOW_DAYS, seed)
     except NotEnoughHistory as exc:
-        report.churn_source = "purchase_model"
         report.notes.append(
             f"churn probability from the purchase model, not the classifier: {exc} "
             f"(a classifier and its backtest need two labelled windows of {WINDOW_DAYS} days)"
         )
-        report.churn_backtest = _backtest_model_churn(latest, fitted_then.get("pareto_nbd"))
+    else:
+        benchmark = model_churn.brier if model_churn else classifier.brier_of_base_rate
+        if classifier.brier < benchmark:
+            churn, report.churn_backtest = fit_churn(labelled, WINDOW_DAYS, seed), classifier
+        else:
+            report.notes.append(
+                f"churn probability from the purchase model, not the classifier: on {classifier.customers:,} buyers "
+                f"as of {classifier.scored_as_of} the classifier's Brier score {classifier.brier:.3f} (AUC "
+                f"{classifier.auc:.3f}) is no better than {benchmark:.3f}"
+            )
+    if churn is None:
+        report.churn_source, report.churn_backtest = "purchase_model", model_churn
     return purchases, spend, churn, report
 
 
@@ -225,8 +238,13 @@ def no_predictions() -> pd.DataFrame:
             "as_of": pd.Series([], dtype="datetime64[us, UTC]"),
             **{
                 column: pd.Series([], dtype="float64")
-                for column in ("p_alive", "expected_orders_90d", "expected_orders_365d", "predicted_clv_365d",
-                               "churn_probability_90d")
+                for column in (
+                    "p_alive",
+                    "expected_orders_90d",
+                    "expected_orders_365d",
+                    "predicted_clv_365d",
+                    "churn_probability_90d",
+                )
             },  # fmt: skip
             "churn_risk": pd.Series([], dtype="string"),
             "model_version": pd.Series([], dtype="string"),

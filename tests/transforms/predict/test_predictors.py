@@ -112,3 +112,18 @@ def test_risk_bands_must_be_ordered():
 
 def test_no_predictions_has_the_columns():
     assert list(no_predictions().columns) == list(PREDICTION_COLUMNS) and no_predictions().empty
+
+
+def test_a_classifier_no_better_than_the_purchase_model_is_not_kept(tables):
+    """Older moments whose rows say nothing about what followed (their labels shuffled) teach the classifier
+    nothing; on the latest moment the purchase model ranks better, so it answers, and the note says why."""
+    current, history = tables
+    older = history["snapshot_number"] > 1
+    noise = history.copy()
+    noise.loc[older, "purchase_days_next"] = (
+        noise.loc[older, "purchase_days_next"].sample(frac=1.0, random_state=1).to_numpy()
+    )
+    *_, churn, report = train_predictors(current, noise)
+    assert churn is None and report.churn_source == "purchase_model"
+    assert report.churn_backtest.auc > 0.7  # the purchase model's own, on the latest moment
+    assert any("the classifier's Brier score" in note for note in report.notes)
