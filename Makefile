@@ -20,7 +20,7 @@ $(VENV)/datasets/.done:
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen --extra demo --extra dev
+	$(UV) sync --frozen --extra demo --extra dev --compile-bytecode  # as a deployed image would: no compiling on every import
 	@touch $@
 
 demo: install  ## install, then run the whole pipeline on generated demo data

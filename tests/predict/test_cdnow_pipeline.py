@@ -169,12 +169,14 @@ def _predictions(home: TesseraHome) -> pd.DataFrame:
 def test_the_first_build_trained_the_predictors_and_said_so(cdnow):
     home = cdnow["home"]
     (version,) = PredictorStore(home.root / "predictions").history()
-    assert (version["version"], version["as_of"], version["churn_source"]) == ("v0001", CALIBRATION_END, "classifier")
+    assert (version["version"], version["as_of"]) == ("v0001", CALIBRATION_END)
     assert "training the predictors first" in (home.root / "logs" / "dbt" / "dbt.log").read_text()
+    # On 2,357 buyers the classifier's backtest Brier score (0.124) does not beat the purchase model's own churn
+    # probability (0.122), so the purchase model answers churn and no classifier is kept.
+    assert version["churn_source"] == "purchase_model"
+    assert any("is no better than" in note for note in version["notes"])
     folder = home.root / "predictions" / "versions" / "v0001"
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "backtest.json", "churn.json", "churn.pickle", "purchases.json", "spend.json",
-    ]  # fmt: skip
+    assert sorted(p.name for p in folder.iterdir()) == ["backtest.json", "purchases.json", "spend.json"]
 
 
 def test_the_purchase_backtest_counts_what_was_bought_in_the_window(cdnow):
