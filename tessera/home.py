@@ -7,17 +7,22 @@ by side just by pointing `TESSERA_HOME` elsewhere.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from connectors.lake_storage import LAKE_VARIABLE, LakePath, lake_path
 
 
 @dataclass(frozen=True)
 class TesseraHome:
     root: Path
+    #: Where the lake is when not in the home: a folder or an object-store URL such as `s3://bucket/lake`
+    #: (`TESSERA_LAKE`; connectors/lake_storage.py).
+    lake_location: str | None = field(default_factory=lambda: os.environ.get(LAKE_VARIABLE) or None)
 
     @property
-    def lake(self) -> Path:
-        return self.root / "lake"
+    def lake(self) -> LakePath:
+        return lake_path(self.lake_location) if self.lake_location else self.root / "lake"
 
     @property
     def warehouse(self) -> Path:

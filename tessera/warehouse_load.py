@@ -35,10 +35,21 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from connectors.contract import VISIBLE_AT_COLUMN, StreamContract
-from connectors.lake import BATCH_PREFIX, CHECKED, RELEASED, batch_ids, batch_state, is_visible, read_marker, stream_dir
+from connectors.lake import (
+    BATCH_PREFIX,
+    CHECKED,
+    RELEASED,
+    batch_files,
+    batch_ids,
+    batch_state,
+    is_visible,
+    open_parquet,
+    read_marker,
+    stream_dir,
+)
+from connectors.lake_storage import LakePath, is_local
 from connectors.registry import registry
 from tessera.home import TesseraHome
 
@@ -149,23 +160,29 @@ def postgres_type(arrow_type: pa.DataType) -> str:
     raise WarehouseLoadError(f"the landing contract uses {arrow_type}, which has no PostgreSQL type here; add one")
 
 
-def batch_fingerprint(folder: Path) -> str:
-    """Identifies one version of a batch folder: its part files' names, sizes and modification times.
-    A re-run publishes a new folder, so any re-landing changes the fingerprint."""
+def batch_fingerprint(folder: LakePath) -> str:
+    """Identifies one version of a batch folder: its part files' names, sizes and modification times (on
+    object storage, their entity tags). A re-run publishes new files, so any re-landing changes it."""
     digest = hashlib.sha256()
-    for part in sorted(folder.glob("*.parquet")):
+    if not is_local(folder):
+        listing = {Path(entry["name"]).name: entry for entry in folder.fs.ls(folder.path, detail=True)}
+        for part in batch_files(folder):
+            entry = listing.get(part.name, {})
+            digest.update(f"{part.name}\0{entry.get('size')}\0{entry.get('ETag')}\n".encode())
+        return digest.hexdigest()
+    for part in batch_files(folder):
         stat = part.stat()
         digest.update(f"{part.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
-def visible_at(folder: Path) -> datetime | None:
+def visible_at(folder: LakePath) -> datetime | None:
     """When a batch became visible, None while it is not (`connectors.lake.is_visible`): the `at` of its
     `_RELEASED.json` if an operator released it, else of its `_CHECKED.json`. A naive `at` is taken as UTC."""
     if not is_visible(folder):
         return None
     marker = RELEASED if batch_state(folder) == "released" else CHECKED
-    path = Path(folder) / marker
+    path = folder / marker
     try:
         at = (read_marker(folder, marker) or {}).get("at")
         moment = datetime.fromisoformat(str(at))
@@ -259,9 +276,7 @@ def _load_stream(conn, lake: Path, contract: StreamContract) -> StreamLoad:
                 result.unchanged += 1
                 continue
             cur.execute(f"delete from {target} where _batch_id = %s", (batch,))
-            rows = sum(
-                _copy_file(cur, target, contract, batch, part, at) for part in sorted(batch_folder.glob("*.parquet"))
-            )
+            rows = sum(_copy_file(cur, target, contract, batch, part, at) for part in batch_files(batch_folder))
             cur.execute(
                 f"""
                 insert into {ledger} (source, stream, batch_id, fingerprint, row_count, visible_at)
@@ -302,7 +317,7 @@ def _copy_file(cur, target: str, contract: StreamContract, batch: str, path: Pat
     import psycopg2
 
     try:
-        table = _conform(pq.read_table(path), contract.schema)
+        table = _conform(open_parquet(path).read(), contract.schema)
     except (pa.ArrowException, OSError) as exc:
         raise WarehouseLoadError(f"cannot read {path} as {contract.name} (landing contract): {exc}") from None
     if table.num_rows == 0:

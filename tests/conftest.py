@@ -67,3 +67,22 @@ def _drop_log_handlers_of_closed_streams():
         for handler in list(getattr(logger, "handlers", [])):
             if getattr(getattr(handler, "stream", None), "closed", False):
                 logger.removeHandler(handler)
+
+
+@pytest.fixture(scope="session")
+def object_store(tmp_path_factory):
+    """A SeaweedFS S3 server on loopback, one per test process (tests/object_store.py)."""
+    from tests.object_store import seaweedfs
+
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as store:
+        yield store
+
+
+@pytest.fixture
+def s3_lake(object_store, monkeypatch):
+    """A lake of its own on the test object store, reached through the standard AWS variables."""
+    from upath import UPath
+
+    for name, value in object_store.environment.items():
+        monkeypatch.setenv(name, value)
+    return UPath(object_store.new_lake())

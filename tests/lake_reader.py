@@ -6,10 +6,21 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
+
+from connectors.lake import BATCH_PREFIX, batch_files, batch_ids
+from connectors.lake_storage import is_local, lake_path
 
 
 def landed(lake: Path, source: str, stream: str, zone: str = "raw") -> pa.Table:
-    folder = Path(lake) / zone / source / stream
+    folder = lake_path(lake) / zone / source / stream
+    if not is_local(folder):  # object storage: each batch's files as `_SUCCESS` lists them
+        parts = [
+            pq.read_table(part.path, filesystem=part.fs)
+            for batch in batch_ids(folder)
+            for part in batch_files(folder / f"{BATCH_PREFIX}{batch}")
+        ]
+        return pa.concat_tables(parts, promote_options="default") if parts else pa.table({})
     if not list(folder.glob("batch_id=*/*.parquet")):
         return pa.table({})
     pattern = str(folder / "batch_id=*" / "*.parquet")

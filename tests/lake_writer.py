@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connectors.contract import contract_for
-from connectors.lake import CHECKED, SUCCESS, write_marker
+from connectors.lake import CHECKED, SUCCESS, BatchWriter, write_marker
+from connectors.lake_storage import is_local, lake_path
 from connectors.registry import registry
 
 EXTRACTED_AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -47,7 +48,15 @@ def land(
             extracted_at = EXTRACTED_AT
     full = [{**row, "_batch_id": batch_id, "_extracted_at": extracted_at} for row in rows]
     table = pa.Table.from_pylist(full, schema=contract.schema)
-    folder = Path(lake) / "raw" / source / stream / f"batch_id={batch_id}"
+    folder = lake_path(lake) / "raw" / source / stream / f"batch_id={batch_id}"
+    if not is_local(folder):  # object storage: new files, then `_SUCCESS` listing them (connectors/lake.py)
+        writer = BatchWriter(folder, contract.schema)
+        writer.write(table)
+        writer.publish()
+        writer.complete()
+        if visible:
+            write_marker(folder, CHECKED, {"at": (visible_at or extracted_at).isoformat()})
+        return folder
     tmp = folder.with_name(f".tmp-{folder.name}-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
     pq.write_table(table, tmp / "part-00000.parquet")

@@ -112,6 +112,23 @@ def test_loading_again_changes_nothing_and_a_relanded_batch_replaces_its_rows(ho
     ]
 
 
+def test_a_lake_on_object_storage_loads_and_reloads_only_what_changed(tmp_path, s3_lake, database):
+    home = TesseraHome(tmp_path / "home", lake_location=str(s3_lake))
+    land(home, "crm", "contacts", "b1", [contact("C1", "b1"), contact("C2", "b1")])
+    land(home, "crm", "contacts", "b2", [contact("C3", "b2")])
+    land(home, "crm", "contacts", "b3", [contact("C4", "b3")], visible=False)
+    first = {load.table: load for load in load_lake(home)}["crm.contacts"]
+    assert (first.loaded, first.invisible) == (["b1", "b2"], ["b3"])
+
+    land(home, "crm", "contacts", "b1", [contact("C1", "b1", email="new@x.example")])  # the interval re-ran
+    again = {load.table: load for load in load_lake(home)}["crm.contacts"]
+    assert (again.loaded, again.unchanged) == (["b1"], 1)
+    assert rows(database, "select contact_id, email, _batch_id from crm.contacts order by 1") == [
+        ("C1", "new@x.example", "b1"),
+        ("C3", None, "b2"),
+    ]
+
+
 def test_a_file_written_before_a_column_existed_loads_with_nulls(home, database):
     schema = contract_for("crm", "contacts").schema
     older = pa.schema([f for f in schema if f.name != "company"])

@@ -148,18 +148,19 @@ def read_batch(
     others come back as all-null columns of type `null` under their own names, and the landed schema
     still says what they hold."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     def failure(observed: str) -> Failure:
         return Failure(suite, PART_FILES, None, "critical", observed, expected="readable Parquet part files")
 
-    parts = sorted(Path(folder).glob("*.parquet"))
+    from connectors.lake import batch_files, open_parquet
+
+    parts = batch_files(folder)
     if not parts:
         return None, None, failure(f"no Parquet part files in {folder}")
     tables, schemas = {}, {}
     for part in parts:
         try:
-            file = pq.ParquetFile(part)
+            file = open_parquet(part)
             schemas[part.name] = file.schema_arrow
             wanted = None if columns is None else [name for name in file.schema_arrow.names if name in columns]
             tables[part.name] = file.read(columns=wanted)

@@ -74,9 +74,9 @@ def batch_order(batch_id: str) -> tuple[str, int, str]:
 
 def batch_rows(folder: Path) -> int:
     """Rows in a batch folder, from its Parquet footers (no data is read)."""
-    import pyarrow.parquet as pq
+    from connectors.lake import batch_files, open_parquet
 
-    return sum(pq.read_metadata(part).num_rows for part in sorted(Path(folder).glob("*.parquet")))
+    return sum(open_parquet(part).metadata.num_rows for part in batch_files(folder))
 
 
 def previous_counts(stream_folder: Path, batch_id: str, history: int) -> list[int]:

@@ -49,3 +49,36 @@ class MemoryEvents(CursorStream):
 
 def event(event_id: str, ts: datetime, **fields: Any) -> dict[str, Any]:
     return {"id": event_id, "type": "open", "timestamp": ts.isoformat(), "_ts": ts, **fields}
+
+
+def extract_and_die_after_commit(home, start: datetime, events: int = 4):
+    """Run an extraction of `events` events from `start` in a real process that dies (exit 9) right after it
+    committed its state, before `_SUCCESS`: what a killed worker leaves behind."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    script = textwrap.dedent(
+        f"""
+        import os
+        from datetime import datetime, timedelta
+        from pathlib import Path
+        from connectors.base import Window
+        from connectors.extraction import extract
+        from connectors.lake_storage import lake_path
+        from connectors.state import StateStore
+        from tests.connectors.memory_stream import MemoryEvents, event
+        save = StateStore.save
+        def save_then_die(self, state):
+            save(self, state)
+            os._exit(9)
+        StateStore.save = save_then_die
+        start = datetime.fromisoformat({start.isoformat()!r})
+        stream = MemoryEvents([event(f"e{{i}}", start + timedelta(hours=i)) for i in range({events})])
+        extract(stream, Window(start, start + timedelta(days=1)), lake=lake_path({str(home.lake)!r}),
+                state_dir=Path({str(home.state)!r}))
+        """
+    )
+    repo = Path(__file__).resolve().parents[2]
+    return subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True, text=True)

@@ -4,12 +4,8 @@ committing and `_SUCCESS`, and a lake shared with other loaders."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -27,7 +23,7 @@ from connectors.lake import (
     write_marker,
 )
 from connectors.state import StateStore, StreamLockTimeout
-from tests.connectors.memory_stream import MemoryEvents, event
+from tests.connectors.memory_stream import MemoryEvents, event, extract_and_die_after_commit
 from tests.lake_reader import column, landed
 from tests.lake_writer import land
 
@@ -36,7 +32,6 @@ pytestmark = pytest.mark.unit
 D1 = datetime(2026, 1, 1, tzinfo=UTC)
 D2, D3, D4 = D1 + timedelta(days=1), D1 + timedelta(days=2), D1 + timedelta(days=3)
 B1, B2 = "20260101T000000Z", "20260102T000000Z"
-REPO = Path(__file__).resolve().parents[2]
 
 
 def run(stream, start, end, home):
@@ -193,26 +188,7 @@ def test_a_committed_batch_names_its_loader_and_a_rerun_is_checked_again(home):
 
 def test_a_process_killed_between_committing_and_success_is_completed_by_the_next_run(home):
     """Kill a real extraction process after it committed the state and before it wrote `_SUCCESS`."""
-    script = textwrap.dedent(
-        f"""
-        import os
-        from datetime import datetime, timedelta
-        from pathlib import Path
-        from connectors.base import Window
-        from connectors.extraction import extract
-        from connectors.state import StateStore
-        from tests.connectors.memory_stream import MemoryEvents, event
-        save = StateStore.save
-        def save_then_die(self, state):
-            save(self, state)
-            os._exit(9)
-        StateStore.save = save_then_die
-        d1 = datetime.fromisoformat({D1.isoformat()!r})
-        stream = MemoryEvents([event(f"e{{i}}", d1 + timedelta(hours=i)) for i in range(4)])
-        extract(stream, Window(d1, d1 + timedelta(days=1)), lake=Path({str(home.lake)!r}), state_dir=Path({str(home.state)!r}))
-        """
-    )
-    killed = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True)
+    killed = extract_and_die_after_commit(home, D1)
     assert killed.returncode == 9, killed.stderr
     folder = batch_dir(home.lake, "raw", "email", "events", B1)
     assert B1 in StateStore(home.state, "email", "events").load().batches
