@@ -17,7 +17,6 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,6 +24,8 @@ import pyarrow.parquet as pq
 
 from connectors.durable import replace_durably
 from connectors.extraction import fingerprint
+from connectors.lake import open_parquet
+from connectors.lake_storage import LakePath, is_local, renames_atomically
 from connectors.registry import registry
 from connectors.state import StateStore
 from tessera.erasure.resolve import ErasurePlan
@@ -50,7 +51,7 @@ class LakeErasure:
     files: dict[str, int] = field(default_factory=lambda: {zone: 0 for zone in ZONES})
 
 
-def lake_files(home: TesseraHome, zone: str, source: str, stream: str) -> list[Path]:
+def lake_files(home: TesseraHome, zone: str, source: str, stream: str) -> list[LakePath]:
     """Every Parquet file of a stream in a zone, set-aside and temporary batch folders included: an
     interrupted extraction's leftovers hold rows as well."""
     folder = home.lake / zone / source / stream
@@ -118,7 +119,7 @@ def _scan(home: TesseraHome, tokens: pa.Array, needles: list[str]):
     for source, stream, key in _streams():
         for zone in ZONES:
             for path in lake_files(home, zone, source, stream):
-                table = pq.ParquetFile(path).read()
+                table = open_parquet(path).read()
                 if table.num_rows:
                     yield source, stream, key, table, person_rows(table, tokens, needles)
 
@@ -136,13 +137,15 @@ def erase_from_lake(home: TesseraHome, plan: ErasurePlan) -> LakeErasure:
                     if removed:
                         done.rows[zone] += removed
                         done.files[zone] += 1
-                        log.info("erased %d rows from %s", removed, path.relative_to(home.root))
+                        where = path.relative_to(home.root) if is_local(path) else path
+                        log.info("erased %d rows from %s", removed, where)
     return done
 
 
-def rewrite_without(path: Path, tokens: pa.Array, needles: list[str]) -> int:
-    """Rewrite one Parquet file without the person's rows, atomically; returns how many rows went (0: untouched)."""
-    parquet = pq.ParquetFile(path)
+def rewrite_without(path: LakePath, tokens: pa.Array, needles: list[str]) -> int:
+    """Rewrite one Parquet file without the person's rows, atomically; returns how many rows went (0: untouched).
+    On object storage the object is replaced whole by one upload (an upload that fails leaves the old one)."""
+    parquet = open_parquet(path)
     table = parquet.read()
     if table.num_rows == 0:
         return 0
@@ -154,9 +157,14 @@ def rewrite_without(path: Path, tokens: pa.Array, needles: list[str]) -> int:
     compression = (
         parquet.metadata.row_group(0).column(0).compression.lower() if parquet.metadata.num_row_groups else "zstd"
     )
+    codec = compression if compression != "uncompressed" else "none"
+    if not renames_atomically(path):
+        with path.open("wb") as sink:
+            pq.write_table(kept, sink, compression=codec)
+        return removed
     tmp = path.with_name(f".{path.name}{_ERASING_SUFFIX}")
     try:
-        pq.write_table(kept, tmp, compression=compression if compression != "uncompressed" else "none")
+        pq.write_table(kept, tmp, compression=codec)
         replace_durably(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
