@@ -10,6 +10,9 @@ import pytest
 
 from tests.deploy.installed import Installed, build_wheel, export_constraints, install
 
+# The deployment tests' shared checks live in a module of their own: pytest explains their failed asserts too.
+pytest.register_assert_rewrite("tests.deploy.airflow_cluster")
+
 
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory, worker_id) -> Installed:

@@ -1,5 +1,8 @@
 """Build the product wheel the way `make wheel` does and install it, with the lock's pins, into a fresh
-virtualenv outside the repository: what a worker machine gets, and nothing from the dev environment."""
+virtualenv outside the repository: what a worker machine gets, and nothing from the dev environment.
+
+The install carries the `celery` extra (Airflow's CeleryExecutor with a Redis broker), as a machine of a
+Celery deployment installs it; the same virtualenv serves the LocalExecutor deployment, which ignores it."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DEV_BIN = Path(sys.executable).parent
+#: The extras of the wheel that the deployment tests install, and whose pins the constraints carry.
+EXTRAS = ("celery",)
 
 
 @dataclass(frozen=True)
@@ -66,23 +71,27 @@ def build_wheel(out_dir: Path, scratch_home: Path) -> Path:
     return wheel
 
 
-def export_constraints(path: Path) -> Path:
-    """The lock's pins for the runtime dependencies (no dev extra, no workspace packages)."""
+def export_constraints(path: Path, extras: tuple[str, ...] = EXTRAS) -> Path:
+    """The lock's pins for the runtime dependencies and the given extras (no dev extra, no workspace packages)."""
+    chosen = [arg for extra in extras for arg in ("--extra", extra)]
     _checked(
-        [*uv(), "export", "--frozen", "--no-dev", "--no-emit-workspace", "--no-hashes", "--output-file", str(path)],
+        [*uv(), "export", "--frozen", "--no-dev", "--no-emit-workspace", "--no-hashes", *chosen,
+         "--output-file", str(path)],
         cwd=REPO,
-    )
+    )  # fmt: skip
     return path
 
 
-def install(wheel: Path, constraints: Path, venv: Path) -> Installed:
-    """A new virtualenv with the wheel installed under the lock's pins (`uv pip install … -c`)."""
+def install(wheel: Path, constraints: Path, venv: Path, extras: tuple[str, ...] = EXTRAS) -> Installed:
+    """A new virtualenv with the wheel and its `extras` installed under the lock's pins
+    (`uv pip install 'tessera[celery] @ file://…whl' -c constraints.txt`)."""
     outside = venv.parent  # not the repository: no project settings of ours may shape the install
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     _checked([*uv(), "venv", "--quiet", "--python", python, str(venv)], cwd=outside)
     python_of_venv = str(venv / "bin" / "python")
+    requirement = f"tessera[{','.join(extras)}] @ {wheel.resolve().as_uri()}" if extras else str(wheel)
     _checked(
-        [*uv(), "pip", "install", "--quiet", "--python", python_of_venv, str(wheel), "-c", str(constraints)],
+        [*uv(), "pip", "install", "--quiet", "--python", python_of_venv, requirement, "-c", str(constraints)],
         cwd=outside,
     )
     return Installed(venv=venv, wheel=wheel, constraints=constraints)
