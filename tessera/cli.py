@@ -298,13 +298,18 @@ def transform(
     ] = False,
     select: Annotated[str | None, typer.Option(help="dbt selection, e.g. 'staging+' (default: everything).")] = None,
     target: Annotated[
-        str, typer.Option(help="dbt target in the dbt project's profiles.yml: duckdb, or postgres (TESSERA_PG_*).")
+        str,
+        typer.Option(
+            help="dbt target in the dbt project's profiles.yml: duckdb, postgres (TESSERA_PG_*) or spark "
+            "(TESSERA_SPARK_MASTER, default local[2])."
+        ),
     ] = "duckdb",
 ) -> None:
     """Run the unify step on what is in the lake: dbt build (staging, identity resolution, golden marts).
 
     With `--target postgres` the lake is first loaded into the PostgreSQL database the TESSERA_PG_*
-    variables name, and the project is built there."""
+    variables name, and the project is built there. With `--target spark` it is built on a Spark session
+    (tessera/spark.py) that reads the lake in place."""
     from tessera.dbt_runner import BuildSummary, dbt_log_path, run_transform, target_type
 
     home = _writable_home()
@@ -325,6 +330,10 @@ def transform(
         from tessera.warehouse_load import PostgresSettings
 
         _say(f"Built in PostgreSQL, {PostgresSettings.from_env().describe()} (schemas staging, intermediate, marts)")
+    elif engine == "spark":
+        from tessera.spark import spark_dir
+
+        _say(f"Built on Spark, tables under {spark_dir(home) / 'warehouse'} (schemas staging, intermediate, marts)")
     elif select:
         _say(f"Built the selection into the working warehouse {home.warehouse}; a selection is not published.")
     else:

@@ -78,6 +78,11 @@ def run_dbt(
 
     from tessera.connections import exported
 
+    if target_type(target) == "spark":
+        # dbt-spark's session method runs on the process's session (`getOrCreate`): make it Tessera's first.
+        from tessera.spark import spark_session
+
+        spark_session(home)
     callbacks = [forward_dbt_event] + ([console_lines_to(echo)] if echo else [])
     with exported(dbt_environment(home)), dbt_progress_to(progress):  # dbt reads `env_var()` from the process
         result = dbtRunner(callbacks=callbacks).invoke(full_args)
@@ -210,7 +215,12 @@ def dbt_progress_to(report: Callable[[NodeProgress], None] | None) -> Iterator[N
 def dbt_environment(home: TesseraHome) -> dict[str, str]:
     """What the project's `env_var()` calls read: the same data folder and project folder in every process
     (the CLI, a Cosmos task running in its own copy of the project, an analyst's shell)."""
-    return {"TESSERA_HOME": str(home.root), "TESSERA_DBT_PROJECT_DIR": str(dbt_project_dir())}
+    from connectors.lake_storage import LAKE_VARIABLE
+
+    environment = {"TESSERA_HOME": str(home.root), "TESSERA_DBT_PROJECT_DIR": str(dbt_project_dir())}
+    if home.lake_location:
+        environment[LAKE_VARIABLE] = str(home.lake)
+    return environment
 
 
 @dataclass(frozen=True)
@@ -325,7 +335,7 @@ def parse_project(home: TesseraHome, force: bool = False) -> Path:
 
 
 def target_type(target: str) -> str:
-    """The adapter type (`duckdb`, `postgres`) of a target in `dbt_project/profiles.yml`."""
+    """The adapter type (`duckdb`, `postgres`, `spark`) of a target in `dbt_project/profiles.yml`."""
     import yaml
 
     outputs = yaml.safe_load((dbt_project_dir() / "profiles.yml").read_text())["tessera"]["outputs"]
@@ -355,8 +365,9 @@ def run_transform(
     A critical mart failure raises `CheckFailed` and leaves the published marts as they were.
 
     On a PostgreSQL target the lake is loaded into the database first (`tessera/warehouse_load.py`),
-    since PostgreSQL cannot read the Parquet files the sources point at on DuckDB. `progress` and `echo`
-    are `run_dbt`'s."""
+    since PostgreSQL cannot read the Parquet files the sources point at on DuckDB. On a Spark target dbt runs
+    on a Spark session in this process (`tessera/spark.py`), whose source views read the lake's files in
+    place as DuckDB's do. `progress` and `echo` are `run_dbt`'s."""
     from tessera.gates import check_built_marts, check_pending_batches
 
     check_pending_batches(home)

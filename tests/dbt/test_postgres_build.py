@@ -39,7 +39,8 @@ from tests.dbt.simulated_lake import land_simulated_lake
 from tests.sources import throwaway_postgres_database
 from transforms.identity.stitching import rules_from_rows, stitch
 
-pytestmark = pytest.mark.integration
+# Three builds (PostgreSQL, and DuckDB twice) in one module fixture: more than the default 600 s on a busy machine.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 STAGING = [
     "stg_crm__contacts",

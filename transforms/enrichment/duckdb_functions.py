@@ -4,36 +4,19 @@ A dbt-duckdb plugin: the duckdb profile lists `transforms.enrichment.duckdb_func
 dbt-duckdb calls `configure_connection` on each new connection. The functions are vectorised (Arrow
 in, Arrow out) so DuckDB hands them 2,048 rows at a time. The `tessera_` prefix keeps them apart
 from DuckDB's own functions; the dbt macros in `macros/normalize/` and `macros/enrichment/` are the
-only callers.
+only callers. The list of functions is `sql_functions.FUNCTIONS`, which Spark registers too
+(`spark_functions.py`).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 from duckdb.sqltypes import VARCHAR
 
-from transforms.enrichment import phone_numbers, web_events
+from transforms.enrichment.sql_functions import FUNCTIONS, SqlFunction
 
-
-@dataclass(frozen=True)
-class SqlFunction:
-    name: str
-    fn: Callable
-    arity: int
-
-
-FUNCTIONS = (
-    SqlFunction("tessera_phone_e164", phone_numbers.to_e164_array, 2),
-    SqlFunction("tessera_phone_region", phone_numbers.region_of_array, 1),
-    SqlFunction("tessera_ua_device_type", web_events.device_type_array, 1),
-    SqlFunction("tessera_ua_browser_family", web_events.browser_family_array, 1),
-    SqlFunction("tessera_ua_os_family", web_events.os_family_array, 1),
-    SqlFunction("tessera_ip_country", web_events.ip_country_array, 1),
-)
+__all__ = ["FUNCTIONS", "Plugin", "SqlFunction", "register_functions"]
 
 
 def register_functions(conn: DuckDBPyConnection) -> None:

@@ -1,6 +1,6 @@
 {#-
     The ISO-2 country of a public IP address, from geoip2fast's bundled table; NULL for private or malformed addresses.
-    DuckDB calls `tessera_ip_country`, registered by transforms/enrichment/duckdb_functions.py (transforms/enrichment/web_events.py).
+    DuckDB and Spark call `tessera_ip_country`, registered by transforms/enrichment/duckdb_functions.py and spark_functions.py (transforms/enrichment/web_events.py).
     Other engines (PostgreSQL) would need Python inside the database server, so there it is NULL:
     the enriched column exists on every engine and is filled where the engine can fill it.
 -#}
@@ -18,4 +18,9 @@
 
 {% macro postgres__ip_country(ip) -%}
     {{ tessera.default__ip_country(ip) }}
+{%- endmacro %}
+
+{#- Spark registers the same Python function as DuckDB (transforms/enrichment/spark_functions.py). -#}
+{% macro spark__ip_country(ip) -%}
+    {{ tessera.duckdb__ip_country(ip) }}
 {%- endmacro %}

@@ -1,6 +1,6 @@
 {#-
     The browser family of a user agent (`Chrome`, `Mobile Safari`, `Firefox`), from ua-parser's bundled rules.
-    DuckDB calls `tessera_ua_browser_family`, registered by transforms/enrichment/duckdb_functions.py (transforms/enrichment/web_events.py).
+    DuckDB and Spark call `tessera_ua_browser_family`, registered by transforms/enrichment/duckdb_functions.py and spark_functions.py (transforms/enrichment/web_events.py).
     Other engines (PostgreSQL) would need Python inside the database server, so there it is NULL:
     the enriched column exists on every engine and is filled where the engine can fill it.
 -#}
@@ -18,4 +18,9 @@
 
 {% macro postgres__user_agent_browser_family(user_agent) -%}
     {{ tessera.default__user_agent_browser_family(user_agent) }}
+{%- endmacro %}
+
+{#- Spark registers the same Python function as DuckDB (transforms/enrichment/spark_functions.py). -#}
+{% macro spark__user_agent_browser_family(user_agent) -%}
+    {{ tessera.duckdb__user_agent_browser_family(user_agent) }}
 {%- endmacro %}

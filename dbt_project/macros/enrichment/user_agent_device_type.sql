@@ -1,6 +1,6 @@
 {#-
     The kind of device behind a user agent: `desktop`, `mobile`, `tablet` or `bot`.
-    DuckDB calls `tessera_ua_device_type`, registered by transforms/enrichment/duckdb_functions.py (transforms/enrichment/web_events.py).
+    DuckDB and Spark call `tessera_ua_device_type`, registered by transforms/enrichment/duckdb_functions.py and spark_functions.py (transforms/enrichment/web_events.py).
     Other engines (PostgreSQL) would need Python inside the database server, so there it is NULL:
     the enriched column exists on every engine and is filled where the engine can fill it.
 -#}
@@ -18,4 +18,9 @@
 
 {% macro postgres__user_agent_device_type(user_agent) -%}
     {{ tessera.default__user_agent_device_type(user_agent) }}
+{%- endmacro %}
+
+{#- Spark registers the same Python function as DuckDB (transforms/enrichment/spark_functions.py). -#}
+{% macro spark__user_agent_device_type(user_agent) -%}
+    {{ tessera.duckdb__user_agent_device_type(user_agent) }}
 {%- endmacro %}

@@ -11,6 +11,14 @@
     held by its checks, never coerced here. With no visible batch, the view is empty with the columns the
     sources YAML declares (the landing contract), which also gives dbt's unit tests their column types.
     On PostgreSQL the sources are tables the loader fills with the same batches, so there is nothing to do.
+
+    On Spark they are views in the metastore, `crm.contacts`, …, over the same batches' Parquet files, made the
+    same way at the start of every invocation. Spark's SQL cannot read the lake's `_`-prefixed markers, so the
+    visible batches come from `tessera_visible_lake_batches(folder)`, which Tessera's Spark session registers
+    (transforms/enrichment/spark_functions.py): the rule the PostgreSQL loader applies in Python
+    (`connectors.lake.is_visible`), the same as the one below. The views cast every column to the contract's
+    type (the sources YAML, generated from connectors/contract.py), and read files written before a column
+    existed with NULL there (`spark.sql.parquet.mergeSchema`, tessera/spark.py), as `union_by_name` does.
 -#}
 {% macro create_lake_source_views() %}
     {{ return(adapter.dispatch('create_lake_source_views', 'tessera')()) }}
@@ -28,13 +36,16 @@
     {%- set statements = [] -%}
     {%- if execute -%}
         {%- for node in graph.sources.values() if node.package_name == project_name -%}
-            {%- set folder = env_var('TESSERA_HOME', '../data') ~ '/lake/raw/' ~ node.source_name ~ '/' ~ node.name -%}
+            {%- set folder = tessera.lake_root() ~ '/raw/' ~ node.source_name ~ '/' ~ node.name -%}
             {%- set visible = tessera.visible_lake_batches(folder) -%}
             {%- if visible -%}
                 {%- set files = [] -%}
                 {%- set rows = [] -%}
-                {%- for batch_id, visible_at in visible -%}
-                    {%- do files.append(tessera.sql_string_literal(folder ~ "/batch_id=" ~ batch_id ~ "/*.parquet")) -%}
+                {%- for batch_id, visible_at, listed in visible -%}
+                    {#- The files `_SUCCESS` lists (object storage), else every part file of the batch. -#}
+                    {%- for name in (fromjson(listed) if listed else ['*.parquet']) -%}
+                        {%- do files.append(tessera.sql_string_literal(folder ~ "/batch_id=" ~ batch_id ~ "/" ~ name)) -%}
+                    {%- endfor -%}
                     {%- do rows.append(
                         "(" ~ tessera.sql_string_literal(batch_id) ~ ", cast(" ~ tessera.sql_string_literal(visible_at)
                         ~ " as timestamp with time zone))"
@@ -64,7 +75,18 @@
     {{ statements | join(';\n') if statements else 'select 1' }}
 {% endmacro %}
 
-{#- The visible batches of one stream folder, as (batch_id, visible_at) pairs in batch order. -#}
+{#-
+    Where the lake is: `TESSERA_LAKE` (a folder or an `s3://` URL, read through the lake's filesystem that the
+    transforms.duckdb_lake plugin registers), else `$TESSERA_HOME/lake`.
+-#}
+{% macro lake_root() %}
+    {{- return(env_var('TESSERA_LAKE', '') or (env_var('TESSERA_HOME', '../data') ~ '/lake')) -}}
+{% endmacro %}
+
+{#-
+    The visible batches of one stream folder, as (batch_id, visible_at, listed) in batch order: `listed` is the
+    JSON list of the files `_SUCCESS` names (a batch on object storage, docs/landing-contract.md), else NULL.
+-#}
 {% macro visible_lake_batches(folder) %}
     {%- set pattern = folder ~ '/batch_id=*/_*' -%}
     {%- if run_query("select count(*) from glob(" ~ tessera.sql_string_literal(pattern) ~ ")").columns[0].values()[0] == 0 -%}
@@ -78,7 +100,11 @@
                 case
                     when parse_filename(filename) like '%.json'
                         then try_cast(json_extract_string(content, '$.at') as timestamp with time zone)
-                end as marked_at
+                end as marked_at,
+                case
+                    when parse_filename(filename) = '_SUCCESS' and trim(content) <> ''
+                        then cast(json_extract(content, '$.files') as varchar)
+                end as listed
             from read_text({{ tessera.sql_string_literal(pattern) }})
         )
 
@@ -90,7 +116,8 @@
                     max(marked_at) filter (where marker = '_CHECKED.json')
                 ) at time zone 'UTC',
                 '%Y-%m-%d %H:%M:%S.%f+00'
-            ) as visible_at
+            ) as visible_at,
+            max(listed) as listed
         from markers
         group by batch_id
         having
@@ -100,4 +127,83 @@
     {%- endset -%}
     {%- set result = run_query(query) -%}
     {{ return(result.rows | map('list') | list) }}
+{% endmacro %}
+
+{% macro spark__create_lake_source_views() %}
+    {%- if execute -%}
+        {%- set streams = [] -%}
+        {%- for node in graph.sources.values() if node.package_name == project_name -%}
+            {%- do streams.append((node, tessera.lake_root() ~ '/raw/' ~ node.source_name ~ '/' ~ node.name)) -%}
+        {%- endfor -%}
+        {#- One query lists every stream's visible batches: each query that calls Python costs Spark a round trip. -#}
+        {%- set folders = [] -%}
+        {%- for node, folder in streams -%}
+            {%- do folders.append('(' ~ tessera.sql_string_literal(folder) ~ ')') -%}
+        {%- endfor -%}
+        {%- set visible_by_folder = {} -%}
+        {%- if folders -%}
+            {%- set listed = run_query(
+                'select stream.folder, inline(tessera_visible_lake_batches(stream.folder)) from (values '
+                ~ (folders | join(', ')) ~ ') as stream (folder)'
+            ) -%}
+            {%- for folder, batch_id, visible_at in listed.rows -%}
+                {%- do visible_by_folder.setdefault(folder, []).append((batch_id, visible_at)) -%}
+            {%- endfor -%}
+        {%- endif -%}
+        {%- for node, folder in streams -%}
+            {%- set visible = visible_by_folder.get(folder, []) | sort(attribute='0') -%}
+            {%- set columns = [] -%}
+            {%- for column in node.columns.values() if column.name != '_visible_at' -%}
+                {%- do columns.append(
+                    'cast(' ~ ('lake_rows.' ~ adapter.quote(column.name) if visible else 'null') ~ ' as '
+                    ~ tessera.spark_type(column.data_type) ~ ') as ' ~ adapter.quote(column.name)
+                ) -%}
+            {%- endfor -%}
+            {%- if visible -%}
+                {%- set batches = [] -%}
+                {%- set rows = [] -%}
+                {%- for batch_id, visible_at in visible -%}
+                    {%- do batches.append(tessera.hadoop_glob_escape(batch_id)) -%}
+                    {%- do rows.append(
+                        "(" ~ tessera.sql_string_literal(batch_id) ~ ", cast(" ~ tessera.sql_string_literal(visible_at)
+                        ~ " as timestamp))"
+                    ) -%}
+                {%- endfor -%}
+                {%- set files = tessera.hadoop_glob_escape(folder) ~ '/batch_id={' ~ (batches | join(',')) ~ '}/*.parquet' -%}
+                {%- set body -%}
+                    select {{ columns | join(', ') }}, visible.visible_at as _visible_at
+                    from parquet.`{{ files | replace('`', '``') }}` as lake_rows
+                    inner join (values {{ rows | join(', ') }}) as visible (batch_id, visible_at)
+                        on lake_rows._batch_id = visible.batch_id
+                {%- endset -%}
+            {%- else -%}
+                {%- set body = 'select ' ~ (columns | join(', ')) ~ ', cast(null as timestamp) as _visible_at where false' -%}
+            {%- endif -%}
+            {%- do run_query('create database if not exists ' ~ adapter.quote(node.schema)) -%}
+            {%- do run_query(
+                'create or replace view ' ~ adapter.quote(node.schema) ~ '.' ~ adapter.quote(node.identifier) ~ ' as ' ~ body
+            ) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    select 1
+{% endmacro %}
+
+{#- A sources YAML type (the landing contract's, as DuckDB and PostgreSQL spell it) in Spark's words. -#}
+{% macro spark_type(data_type) %}
+    {%- set spelled = (data_type or 'varchar') | lower | trim -%}
+    {%- if spelled in ('varchar', 'text') -%}
+        {{- return('string') -}}
+    {%- elif spelled == 'timestamp with time zone' -%}
+        {{- return('timestamp') -}}
+    {%- else -%}
+        {{- return(spelled) -}}
+    {%- endif -%}
+{% endmacro %}
+
+{#- A path taken literally by Hadoop's glob (its special characters escaped), for a Parquet path Spark expands. -#}
+{% macro hadoop_glob_escape(path) %}
+    {{- return(
+        path | string | replace('\\', '\\\\') | replace('{', '\\{') | replace('}', '\\}') | replace('[', '\\[')
+        | replace(']', '\\]') | replace('*', '\\*') | replace('?', '\\?') | replace(',', '\\,')
+    ) -}}
 {% endmacro %}

@@ -73,3 +73,32 @@
 {% macro postgres__expand_address_abbreviations(words) -%}
     {{ tessera.default__expand_address_abbreviations(words) }}
 {%- endmacro %}
+
+{#-
+    Spark cannot nest the correlated lookups of the default version, so each word meets every rule in one
+    join and keeps the expansion the default would pick (a word rule, else the largest suffix expansion).
+-#}
+{% macro spark__expand_address_abbreviations(words) -%}
+    (
+        select string_agg(expanded.token, ' ') within group (order by expanded.ordinal)
+        from (
+            select
+                word.ordinal,
+                coalesce(
+                    max(case when rule.match_on = 'word' and rule.abbreviation = word.token then rule.expansion end),
+                    max(
+                        case
+                            when rule.match_on = 'suffix'
+                                and length(word.token) > length(rule.abbreviation)
+                                and right(word.token, length(rule.abbreviation)) = rule.abbreviation
+                                then left(word.token, length(word.token) - length(rule.abbreviation)) || rule.expansion
+                        end
+                    ),
+                    max(word.token)
+                ) as token
+            from (select posexplode(split({{ words }}, ' ')) as (ordinal, token)) as word
+            cross join {{ ref('address_abbreviations') }} as rule
+            group by word.ordinal
+        ) as expanded
+    )
+{%- endmacro %}

@@ -3,7 +3,7 @@
     default_country: an SQL expression giving the ISO-2 region in which a national number
     (`07700 900123`) is read; numbers written internationally (`+44 …`, `0044 …`) need none.
 
-    DuckDB calls `tessera_phone_e164` (transforms/enrichment/phone_numbers.py, libphonenumber), which knows
+    DuckDB and Spark call `tessera_phone_e164` (transforms/enrichment/phone_numbers.py, libphonenumber), which knows
     every country's numbering plan. Other engines (PostgreSQL) use an approximation: keep the
     digits, read `+`/`00` as international, otherwise drop the country's trunk prefix and prepend
     its calling code (both from the `countries` seed), and accept 7 to 15 digits. It does not check
@@ -49,4 +49,9 @@
 
 {% macro postgres__normalize_phone(column, default_country=none) -%}
     {{ tessera.default__normalize_phone(column, default_country) }}
+{%- endmacro %}
+
+{#- Spark calls the same libphonenumber function as DuckDB (transforms/enrichment/spark_functions.py). -#}
+{% macro spark__normalize_phone(column, default_country=none) -%}
+    {{ tessera.duckdb__normalize_phone(column, default_country) }}
 {%- endmacro %}

@@ -6,11 +6,33 @@
     kind: email | phone | name | address | date | any
 -#}
 {% macro null_if_junk(column, kind='any') -%}
+    {{- return(adapter.dispatch('null_if_junk', 'tessera')(column, kind)) -}}
+{%- endmacro %}
+
+{% macro default__null_if_junk(column, kind='any') -%}
     case
         when lower(trim({{ column }})) in ('', 'null') then null
         when lower(trim({{ column }})) in (
             select junk.value from {{ ref('junk_values') }} as junk
             where junk.applies_to in ('{{ kind }}', 'any')
+        ) then null
+        else {{ column }}
+    end
+{%- endmacro %}
+
+{#-
+    Spark allows an IN subquery only at the top of a filter or projection, not inside the correlated lookups
+    the normalising macros nest it in; the placeholders are one list (an uncorrelated scalar subquery) instead.
+-#}
+{% macro spark__null_if_junk(column, kind='any') -%}
+    case
+        when lower(trim({{ column }})) in ('', 'null') then null
+        when array_contains(
+            (
+                select collect_set(junk.value) from {{ ref('junk_values') }} as junk
+                where junk.applies_to in ('{{ kind }}', 'any')
+            ),
+            lower(trim({{ column }}))
         ) then null
         else {{ column }}
     end

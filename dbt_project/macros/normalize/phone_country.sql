@@ -1,7 +1,7 @@
 {#-
     The ISO-2 region an E.164 number belongs to (`+447700900123` → `GB`): where a person lives when
     the source did not say. A calling code shared by several countries (+1) gives its main one.
-    DuckDB asks libphonenumber (`tessera_phone_region`), which also tells the regions inside a
+    DuckDB and Spark ask libphonenumber (`tessera_phone_region`), which also tells the regions inside a
     shared code apart; other engines (PostgreSQL) take the longest calling code in the `countries`
     seed that is marked `main_for_calling_code`.
 -#}
@@ -27,4 +27,8 @@
 
 {% macro postgres__phone_country(e164) -%}
     {{ tessera.default__phone_country(e164) }}
+{%- endmacro %}
+
+{% macro spark__phone_country(e164) -%}
+    {{ tessera.duckdb__phone_country(e164) }}
 {%- endmacro %}

@@ -10,3 +10,7 @@
 {% macro postgres__regex_extract(column, pattern, group=1) -%}
     (regexp_match({{ column }}, '{{ pattern }}'))[{{ group }}]
 {%- endmacro %}
+
+{% macro spark__regex_extract(column, pattern, group=1) -%}
+    nullif(regexp_extract({{ column }}, '{{ tessera.spark_regex(pattern) }}', {{ group }}), '')
+{%- endmacro %}

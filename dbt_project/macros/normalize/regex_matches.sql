@@ -10,3 +10,7 @@
 {% macro postgres__regex_matches(column, pattern) -%}
     ({{ column }} ~ '{{ pattern }}')
 {%- endmacro %}
+
+{% macro spark__regex_matches(column, pattern) -%}
+    ({{ column }} rlike '{{ tessera.spark_regex(pattern) }}')
+{%- endmacro %}

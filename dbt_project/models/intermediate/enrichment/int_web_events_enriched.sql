@@ -1,14 +1,17 @@
 {#-
     Web events with what their user agent and IP address say about the visitor: device type,
-    browser, operating system and country. Computed on DuckDB by Python functions
+    browser, operating system and country. Computed on DuckDB and Spark by Python functions
     (transforms/enrichment/web_events.py); NULL on engines without them (see macros/enrichment/).
     Incremental like staging: a run enriches only the events staged since the previous run, and its data
-    tests check those (`new_rows_of`, macros/tests/get_where_subquery.sql).
+    tests check those (`new_rows_of`, macros/tests/get_where_subquery.sql). On Spark, like staging, it
+    rewrites `_batch_id` partitions (`replace_by_key`, macros/staging/incremental_batches.sql).
 -#}
 {{ config(
     materialized='incremental',
     unique_key='message_id',
-    incremental_strategy='delete+insert',
+    incremental_strategy=('insert_overwrite' if target.type == 'spark' else 'delete+insert'),
+    partition_by=(['_batch_id'] if target.type == 'spark' else none),
+    post_hook="{{ drop_superseded_partitions() }}",
     on_schema_change='fail',
     meta={'new_rows_of': 'stg_web__events'},
 ) }}
@@ -28,4 +31,4 @@ final as (
     from events
 )
 
-select * from final
+{{ replace_by_key('final', 'message_id') }}

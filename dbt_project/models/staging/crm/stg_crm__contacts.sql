@@ -5,7 +5,7 @@
 
     Incremental: an archived contact's tombstone replaces the contact and the post-hook deletes it.
 -#}
-{{ config(unique_key='contact_id', post_hook="delete from {{ this }} where is_deleted") }}
+{{ config(unique_key='contact_id', post_hook="{{ delete_rows(this, 'is_deleted') }}") }}
 
 with source as (
     select * from {{ source('crm', 'contacts') }}

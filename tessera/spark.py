@@ -1,0 +1,111 @@
+"""The Spark session Tessera's dbt runs in on the `spark` target (dbt-spark, `method: session`).
+
+dbt-spark's session method runs every statement on `SparkSession.builder.getOrCreate()`: the session already
+running in the process, if there is one. `run_dbt(..., target="spark")` therefore makes this session first,
+so dbt builds with Tessera's settings and functions rather than a bare default session:
+
+- **master** from `TESSERA_SPARK_MASTER` (default `local[2]`): a local session for tests and small homes;
+- **everything under the home**: `spark.sql.warehouse.dir` (the warehouse's tables) and the Derby metastore
+  (`javax.jdo.option.ConnectionURL`, `-Dderby.system.home`, so `derby.log` too) live in `$TESSERA_HOME/spark/`,
+  never in the working directory. The metastore is what keeps incremental staging tables between runs;
+- **Hive support**, which dbt-spark's session method asks for too, and the **UTC** session time zone, so
+  timestamps read and print as on DuckDB;
+- **the Splink similarity jar** (`splink.backends.spark.similarity_jar_location()`) in `spark.jars`, for
+  probabilistic matching on Spark later;
+- **the `tessera_*` SQL functions** the dbt macros call (`transforms/enrichment/spark_functions.py`): the same
+  Python functions as on DuckDB, so the values are the same.
+
+A session belongs to one home: asking for another home's session stops the running one first (Spark keeps
+one session, and its warehouse folder, per process). The JVM outlives it, so `-Dderby.system.home` stays the
+first home's; no test switches homes yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tessera.home import TesseraHome
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+#: Where the session runs; `local[2]` unless `TESSERA_SPARK_MASTER` says otherwise (`local[*]`, `spark://…`).
+MASTER_VARIABLE = "TESSERA_SPARK_MASTER"
+DEFAULT_MASTER = "local[2]"
+
+
+def spark_dir(home: TesseraHome) -> Path:
+    """Where Spark keeps this home's warehouse tables and metastore."""
+    return home.root / "spark"
+
+
+def spark_settings(home: TesseraHome, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The session's configuration for this home (`spark.*` keys, as `SparkSession.builder.config` takes them)."""
+    env = os.environ if environ is None else environ
+    folder = spark_dir(home).resolve()
+    metastore = folder / "metastore_db"
+    settings = {
+        "spark.master": env.get(MASTER_VARIABLE) or DEFAULT_MASTER,
+        "spark.app.name": "tessera",
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": str(folder / "warehouse"),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore};create=true",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={folder / 'derby'}",
+        "spark.sql.session.timeZone": "UTC",
+        # Batches written before a contract column existed lack it: read them with NULL there, as DuckDB's
+        # `union_by_name` does (macros/lake/create_lake_source_views.sql).
+        "spark.sql.parquet.mergeSchema": "true",
+        # A small local session: a few shuffle partitions rather than 200 near-empty ones.
+        "spark.sql.shuffle.partitions": env.get("TESSERA_SPARK_SHUFFLE_PARTITIONS", "2"),
+        "spark.ui.enabled": "false",
+        # dbt-spark turns ANSI mode off on every statement; the session starts that way too.
+        "spark.sql.ansi.enabled": "false",
+    }
+    jar = similarity_jar()
+    if jar is not None:
+        settings["spark.jars"] = jar
+    return settings
+
+
+def similarity_jar() -> str | None:
+    """Splink's Jaro-Winkler jar for this Spark version, shipped in Splink's wheel (None without Splink)."""
+    try:
+        from splink.backends.spark import similarity_jar_location
+    except ImportError:
+        return None
+    path = similarity_jar_location()
+    return path if Path(path).exists() else None
+
+
+def spark_session(home: TesseraHome) -> SparkSession:
+    """The process's Spark session for this home, created (or replaced, when it served another home) with
+    `spark_settings`, and with the `tessera_*` functions registered."""
+    from pyspark.sql import SparkSession
+
+    from transforms.enrichment.spark_functions import register_functions
+
+    settings = spark_settings(home)
+    running = SparkSession.getActiveSession()
+    if running is not None and running.conf.get("spark.sql.warehouse.dir", None) != settings["spark.sql.warehouse.dir"]:
+        log.info("stopping the Spark session of another home", extra={"home": str(home.root)})
+        running.stop()
+        running = None
+    if running is None:
+        # Python workers run this interpreter, which imports `transforms` and its libraries as the process does.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        for folder in ("warehouse", "derby"):
+            (spark_dir(home) / folder).mkdir(parents=True, exist_ok=True)
+        builder = SparkSession.builder.enableHiveSupport()
+        for key, value in settings.items():
+            builder = builder.config(key, value)
+        log.info("starting Spark", extra={"home": str(home.root), "master": settings["spark.master"]})
+        running = builder.getOrCreate()
+        running.sparkContext.setLogLevel("WARN")
+    register_functions(running)
+    return running
