@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connectors.contract import contract_for
-from connectors.lake import CHECKED, SUCCESS, BatchWriter, write_marker
+from connectors.lake import CHECKED, SUCCESS, publish_files, write_marker
 from connectors.lake_storage import is_local, lake_path
 from connectors.registry import registry
 
@@ -49,12 +49,13 @@ def land(
     full = [{**row, "_batch_id": batch_id, "_extracted_at": extracted_at} for row in rows]
     table = pa.Table.from_pylist(full, schema=contract.schema)
     folder = lake_path(lake) / "raw" / source / stream / f"batch_id={batch_id}"
-    if not is_local(folder):  # object storage: new files, then `_SUCCESS` listing them (connectors/lake.py)
-        writer = BatchWriter(folder, contract.schema)
-        writer.write(table)
-        writer.publish()
-        writer.complete()
+    if not is_local(folder):  # object storage: a new file, then `_SUCCESS` listing it (connectors/lake.py)
+        publication = uuid.uuid4().hex
+        name = f"part-{publication}-00000.parquet"
+        with (folder / name).open("wb") as sink:
+            pq.write_table(table, sink)  # even with no rows, as locally: an empty batch is still a batch
         if visible:
+            publish_files(folder, publication, [name], None)
             write_marker(folder, CHECKED, {"at": (visible_at or extracted_at).isoformat()})
         return folder
     tmp = folder.with_name(f".tmp-{folder.name}-{uuid.uuid4().hex[:8]}")

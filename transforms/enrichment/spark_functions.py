@@ -15,7 +15,6 @@ visible, by the rule the PostgreSQL loader applies (`connectors.lake.is_visible`
 from __future__ import annotations
 
 from datetime import UTC
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from transforms.enrichment.sql_functions import FUNCTIONS
@@ -30,13 +29,15 @@ VISIBLE_BATCHES_TYPE = "array<struct<batch_id: string, visible_at: string>>"
 def visible_lake_batches(folder: str | None) -> list[tuple[str, str]]:
     """The visible batches of one stream folder, in batch order, with when each became visible (UTC)."""
     from connectors.lake import BATCH_PREFIX, batch_ids
+    from connectors.lake_storage import lake_path
     from tessera.warehouse_load import visible_at
 
     if folder is None:
         return []
+    stream = lake_path(folder)  # a folder, or an `s3://` URL whose scheme `Path` would mangle
     batches = []
-    for batch in batch_ids(Path(folder)):
-        at = visible_at(Path(folder) / f"{BATCH_PREFIX}{batch}")
+    for batch in batch_ids(stream):
+        at = visible_at(stream / f"{BATCH_PREFIX}{batch}")
         if at is not None:
             batches.append((batch, at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")))
     return batches
