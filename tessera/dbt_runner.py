@@ -81,8 +81,10 @@ def run_dbt(
     if target_type(target) == "spark":
         # dbt-spark's session method runs on the process's session (`getOrCreate`): make it Tessera's first.
         from tessera.spark import spark_session
+        from tessera.spark_python_models import install
 
         spark_session(home)
+        install()  # Python models run on that session too
     callbacks = [forward_dbt_event] + ([console_lines_to(echo)] if echo else [])
     with exported(dbt_environment(home)), dbt_progress_to(progress):  # dbt reads `env_var()` from the process
         result = dbtRunner(callbacks=callbacks).invoke(full_args)

@@ -10,8 +10,9 @@ so dbt builds with Tessera's settings and functions rather than a bare default s
   never in the working directory. The metastore is what keeps incremental staging tables between runs;
 - **Hive support**, which dbt-spark's session method asks for too, and the **UTC** session time zone, so
   timestamps read and print as on DuckDB;
-- **the Splink similarity jar** (`splink.backends.spark.similarity_jar_location()`) in `spark.jars`, for
-  probabilistic matching on Spark later;
+- **the Splink similarity jar** (`splink.backends.spark.similarity_jar_location()`) in `spark.jars`, whose
+  functions Splink's `SparkAPI` registers (the matcher itself compares with DuckDB's functions as Arrow UDFs,
+  transforms/identity/matching/spark_backend.py, so the scores equal DuckDB's);
 - **the `tessera_*` SQL functions** the dbt macros call (`transforms/enrichment/spark_functions.py`): the same
   Python functions as on DuckDB, so the values are the same.
 
@@ -64,6 +65,8 @@ def spark_settings(home: TesseraHome, environ: dict[str, str] | None = None) -> 
         # A small local session: a few shuffle partitions rather than 200 near-empty ones.
         "spark.sql.shuffle.partitions": env.get("TESSERA_SPARK_SHUFFLE_PARTITIONS", "2"),
         "spark.ui.enabled": "false",
+        # The Python models' inputs and results cross between Spark and pandas through Arrow, not row by row.
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
         # dbt-spark turns ANSI mode off on every statement; the session starts that way too.
         "spark.sql.ansi.enabled": "false",
     }
@@ -83,6 +86,15 @@ def similarity_jar() -> str | None:
     return path if Path(path).exists() else None
 
 
+def _serves(session: SparkSession, warehouse_dir: str) -> bool:
+    """Whether a running session is this home's: Spark reports its warehouse folder as a `file:` URI once it
+    has run a statement, and as given before."""
+    from urllib.parse import urlparse
+
+    found = session.conf.get("spark.sql.warehouse.dir", None) or ""
+    return (urlparse(found).path if found.startswith("file:") else found) == warehouse_dir
+
+
 def spark_session(home: TesseraHome) -> SparkSession:
     """The process's Spark session for this home, created (or replaced, when it served another home) with
     `spark_settings`, and with the `tessera_*` functions registered."""
@@ -92,7 +104,7 @@ def spark_session(home: TesseraHome) -> SparkSession:
 
     settings = spark_settings(home)
     running = SparkSession.getActiveSession()
-    if running is not None and running.conf.get("spark.sql.warehouse.dir", None) != settings["spark.sql.warehouse.dir"]:
+    if running is not None and not _serves(running, settings["spark.sql.warehouse.dir"]):
         log.info("stopping the Spark session of another home", extra={"home": str(home.root)})
         running.stop()
         running = None

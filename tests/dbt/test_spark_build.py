@@ -1,14 +1,17 @@
-"""Staging builds on Spark as on DuckDB, from the same lake, with the same rows.
+"""The whole dbt project builds on Spark as on DuckDB, from the same lake, with the same customers.
 
 One simulated world (an initial load and two daily batches, extracted by the real connectors) is built on a
-local Spark session (`run_transform(target="spark")`: dbt-spark's session method, tessera/spark.py) and on
-DuckDB, once after the first daily batch and again, incrementally, after the second. After each build every
-staging model must hold the same rows on both engines, value for value: phone numbers go through the same
-libphonenumber function on both (registered as a Spark Arrow UDF), and on Spark an incremental run rewrites
-`_batch_id` partitions instead of deleting by key (docs/warehouse-engines.md#spark).
+local Spark session (`run_transform(target="spark")`: dbt-spark's session method, tessera/spark.py, the Python
+models run in that session, tessera/spark_python_models.py) and on DuckDB, once after the first daily batch and
+again, incrementally, after the second. After each build every compared model must hold the same rows on both
+engines, value for value: staging and enrichment (phone numbers, user agents and IP countries go through the same
+Python functions, registered as Spark Arrow UDFs), the stitching decisions (portable SQL on Spark, Python on
+DuckDB), the probabilistic match edges (Splink on Spark's SparkAPI and on DuckDB, with the same fit), the customer
+xref, lineage, golden customers, merges, suppressions, every segment and the predictions. Only the clock of the
+run (when a row was decided, assigned or built) may differ.
 
-Only staging (and the seeds it reads) and the web events' enrichment (`int_web_events_enriched`: user agents
-and IP countries through the same Python functions) build on Spark so far: the rest is disabled there.
+The engines share one home, so the matcher's fit and the predictors' version that the first engine makes are
+the ones the second uses: the comparison is of building and scoring, not of training twice.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from tests.dbt.test_postgres_build import STAGING
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 ENRICHED = "int_web_events_enriched"
-#: Each compared model's grain.
+#: Each compared staging model's grain.
 KEYS = {
     "stg_crm__contacts": "contact_id",
     "stg_email__subscribers": "subscriber_id",
@@ -39,36 +42,76 @@ KEYS = {
     "stg_web__events": "message_id",
     ENRICHED: "message_id",
 }
-#: The compared models and their schemas.
+#: The staging models compared by key, and their schemas.
 TABLES = {**{model: f"staging.{model}" for model in STAGING}, ENRICHED: f"intermediate.{ENRICHED}"}
-#: DuckDB builds the same nodes the Spark target has: staging, the seeds it reads, and the enrichment.
-DUCKDB_STAGING_BUILD = ["build", "--select", "+staging", f"+{ENRICHED}", *PRODUCTION_BUILD_FLAGS]
+SEGMENTS = ["one_time_buyers", "lapsed_vips", "engaged_no_purchase", "new_loyalty_members", "high_value_at_risk"]
+#: The models above staging, compared as multisets of rows.
+DOWNSTREAM = {
+    "int_identity_resolution": "intermediate.int_identity_resolution",
+    "int_identity_edges__probabilistic": "intermediate.int_identity_edges__probabilistic",
+    "customer_xref": "marts.customer_xref",
+    "golden_customer_lineage": "marts.golden_customer_lineage",
+    "golden_customers": "marts.golden_customers",
+    "customer_merges": "marts.customer_merges",
+    "customer_suppressions": "marts.customer_suppressions",
+    "customer_predictions": "marts.customer_predictions",
+    **{segment: f"segments.{segment}" for segment in SEGMENTS},
+}
+#: Models whose columns differ between engines, compared on the columns they share: DuckDB's stitching keeps the
+#: rule values its screening model decided by (`rule_priority`, `rule_max_per_customer`); portable SQL does not.
+SHARED_COLUMNS = {
+    "int_identity_resolution": [
+        "record_key",
+        "source",
+        "stream",
+        "record_id",
+        "identifier_type",
+        "identifier_value",
+        "entity_key",
+        "observed_at",
+        "match_probability",
+        "match_detail",
+        "decision",
+        "reason",
+        "customer_key",
+    ],
+}
+#: The run's clock (when a row was decided, assigned or built): two builds differ there by design.
+CLOCK_COLUMNS = {"decided_at", "assigned_at", "merged_at"}
+#: Models only one engine has: DuckDB screens the graph in a model of its own before its Python stitching;
+#: portable SQL stitching screens inside its query.
+DUCKDB_ONLY = {"int_identity_edge_screening"}
 
 
 @dataclass
-class Staged:
-    """Both engines' staging tables after one day's build: per model, column names and rows by key."""
+class Built:
+    """Both engines' tables after one day's build."""
 
     day: int
     spark_statuses: dict[str, Counter] = field(default_factory=dict)
     spark_nodes: set[str] = field(default_factory=set)
+    duckdb_nodes: set[str] = field(default_factory=set)
     columns: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     rows: dict[str, dict[str, dict[str, tuple]]] = field(default_factory=dict)
+    downstream: dict[str, dict[str, Counter]] = field(default_factory=lambda: defaultdict(dict))
     partitions: dict[str, list[str]] = field(default_factory=dict)
 
 
 def comparable(value):
     """A value as both engines' clients can agree on it: timestamps as naive UTC (DuckDB hands back
-    `timestamp with time zone` as aware datetimes, Spark its session-zone `timestamp` as naive UTC)."""
+    `timestamp with time zone` as aware datetimes, Spark its session-zone `timestamp` as naive UTC), floats to
+    12 significant digits (the engines sum in different orders), arrays as tuples."""
     if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(UTC).replace(tzinfo=None)
     if isinstance(value, float):
-        return Decimal(str(value))
+        return Decimal(f"{value:.12g}")
+    if isinstance(value, list | tuple):
+        return tuple(comparable(item) for item in value)
     return value
 
 
 def read_tables(columns_and_rows) -> tuple[dict, dict]:
-    """Per compared model: its column names, and its rows by key (each a tuple in sorted column order)."""
+    """Per compared staging model: its column names, and its rows by key (each a tuple in sorted column order)."""
     columns, rows = {}, {}
     for model, table in TABLES.items():
         names, records = columns_and_rows(table)
@@ -84,18 +127,31 @@ def read_tables(columns_and_rows) -> tuple[dict, dict]:
     return columns, rows
 
 
+def read_downstream(columns_and_rows) -> dict[str, Counter]:
+    """Per model above staging: its rows as a multiset of (column, value) tuples, the run's clock left out."""
+    found = {}
+    for model, table in DOWNSTREAM.items():
+        names, records = columns_and_rows(table)
+        kept = sorted(name for name in SHARED_COLUMNS.get(model, names) if name not in CLOCK_COLUMNS)
+        found[model] = Counter(
+            tuple((name, comparable(dict(zip(names, record, strict=True))[name])) for name in kept)
+            for record in records
+        )
+    return found
+
+
 @pytest.fixture(scope="module")
-def staged(tmp_path_factory) -> dict[int, Staged]:
+def built(tmp_path_factory) -> dict[int, Built]:
     from tessera.spark import spark_session
 
     root = tmp_path_factory.mktemp("spark")
     home = TesseraHome(root / "home")
-    days: dict[int, Staged] = {}
+    days: dict[int, Built] = {}
 
     def build_both(day: int) -> None:
         if day == 0:
             return
-        found = days[day] = Staged(day)
+        found = days[day] = Built(day)
         result = run_transform(home, target="spark")
         statuses: dict[str, Counter] = defaultdict(Counter)
         for node_result in result.result.results:
@@ -109,12 +165,15 @@ def staged(tmp_path_factory) -> dict[int, Staged]:
             return frame.columns, [tuple(row) for row in frame.collect()]
 
         found.columns["spark"], found.rows["spark"] = read_tables(spark_table)
+        for model, rows in read_downstream(spark_table).items():
+            found.downstream[model]["spark"] = rows
         found.partitions = {
             model: sorted(row[0].split("=", 1)[1] for row in spark.sql(f"show partitions staging.{model}").collect())
             for model in STAGING
         }
 
-        run_dbt(DUCKDB_STAGING_BUILD, home)
+        duckdb_result = run_dbt(["build", *PRODUCTION_BUILD_FLAGS], home)
+        found.duckdb_nodes = {node_result.node.unique_id for node_result in duckdb_result.result.results}
         with duckdb.connect(str(home.warehouse), read_only=True) as con:
 
             def duckdb_table(name):
@@ -122,6 +181,8 @@ def staged(tmp_path_factory) -> dict[int, Staged]:
                 return [d[0] for d in cursor.description], cursor.fetchall()
 
             found.columns["duckdb"], found.rows["duckdb"] = read_tables(duckdb_table)
+            for model, rows in read_downstream(duckdb_table).items():
+                found.downstream[model]["duckdb"] = rows
 
     try:
         land_simulated_lake(home, root / "sim", customers=200, days=2, seed=7, after_day=build_both)
@@ -135,28 +196,31 @@ def staged(tmp_path_factory) -> dict[int, Staged]:
 
 
 @pytest.mark.parametrize("day", [1, 2])
-def test_spark_builds_staging_with_its_seeds_and_data_tests(staged, day):
-    statuses = staged[day].spark_statuses
-    assert statuses["model"] == Counter({"success": len(TABLES)})
-    assert set(statuses["test"]) == {"pass"} and statuses["test"]["pass"] >= 50
+def test_spark_builds_every_model_with_its_seeds_and_data_tests(built, day):
+    statuses = built[day].spark_statuses
+    assert set(statuses["model"]) == {"success"}, statuses["model"]
+    assert set(statuses["test"]) == {"pass"} and statuses["test"]["pass"] >= 150, statuses["test"]
     assert set(statuses["seed"]) == {"success"}
     # The placeholders-survive-seed-loading check (tests/junk_placeholders_survive_seed_loading.sql) ran too.
-    assert any("junk_placeholders_survive_seed_loading" in node for node in staged[day].spark_nodes)
-    others = {node for node in staged[day].spark_nodes if node.startswith("model.tessera.int_")}
-    assert others == {f"model.tessera.{ENRICHED}"}
+    assert any("junk_placeholders_survive_seed_loading" in node for node in built[day].spark_nodes)
+
+    def models(nodes):
+        return {node.rsplit(".", 1)[1] for node in nodes if node.startswith("model.")}
+
+    assert models(built[day].spark_nodes) == models(built[day].duckdb_nodes) - DUCKDB_ONLY
 
 
 @pytest.mark.parametrize("day", [1, 2])
-def test_staging_and_enrichment_have_the_same_columns_on_both_engines(staged, day):
-    columns = staged[day].columns
+def test_staging_and_enrichment_have_the_same_columns_on_both_engines(built, day):
+    columns = built[day].columns
     for model in TABLES:
         assert sorted(columns["spark"][model]) == sorted(columns["duckdb"][model]), model
 
 
 @pytest.mark.parametrize("day", [1, 2])
-def test_staging_and_enrichment_have_the_same_rows_on_both_engines_value_for_value(staged, day):
-    rows = staged[day].rows
-    names = {model: sorted(staged[day].columns["duckdb"][model]) for model in TABLES}
+def test_staging_and_enrichment_have_the_same_rows_on_both_engines_value_for_value(built, day):
+    rows = built[day].rows
+    names = {model: sorted(built[day].columns["duckdb"][model]) for model in TABLES}
     for model in TABLES:
         spark, duck = rows["spark"][model], rows["duckdb"][model]
         assert spark.keys() == duck.keys(), (
@@ -171,9 +235,31 @@ def test_staging_and_enrichment_have_the_same_rows_on_both_engines_value_for_val
         assert duck, model
 
 
-def test_phone_numbers_and_user_agents_are_read_on_spark(staged):
+@pytest.mark.parametrize("model", list(DOWNSTREAM))
+@pytest.mark.parametrize("day", [1, 2])
+def test_every_model_above_staging_has_the_same_rows_on_both_engines(built, day, model):
+    found = built[day].downstream[model]
+    spark, duck = found["spark"], found["duckdb"]
+    only_spark, only_duckdb = spark - duck, duck - spark
+    assert not only_spark and not only_duckdb, (
+        f"{model}: {sum(only_spark.values())} rows only on Spark, e.g. {list(only_spark)[:2]};"
+        f" {sum(only_duckdb.values())} only on DuckDB, e.g. {list(only_duckdb)[:2]}"
+    )
+
+
+def test_the_compared_models_hold_customers_matches_and_predictions(built):
+    """The equalities above are not of empty tables."""
+    found = built[2].downstream
+    assert sum(found["golden_customers"]["spark"].values()) > 100
+    assert sum(found["int_identity_edges__probabilistic"]["spark"].values()) > 0
+    assert sum(found["customer_predictions"]["spark"].values()) > 50
+    assert sum(found["customer_merges"]["spark"].values()) + sum(found["customer_suppressions"]["spark"].values())
+    assert any(sum(found[segment]["spark"].values()) for segment in SEGMENTS)
+
+
+def test_phone_numbers_and_user_agents_are_read_on_spark(built):
     """The compared values include what only the registered Python functions compute."""
-    day = staged[2]
+    day = built[2]
     names = {model: sorted(day.columns["spark"][model]) for model in TABLES}
 
     def column(model, name):
@@ -188,9 +274,9 @@ def test_phone_numbers_and_user_agents_are_read_on_spark(staged):
         assert sum(v is not None for v in column(ENRICHED, enriched)) > 20, enriched
 
 
-def test_the_second_day_is_incremental_on_spark(staged):
+def test_the_second_day_is_incremental_on_spark(built):
     """Day 2 added batch partitions and kept day 1's rows that no later version replaced."""
-    first, second = staged[1], staged[2]
+    first, second = built[1], built[2]
     for model in ("stg_email__events", "stg_pos__transactions", "stg_web__events"):  # events are never replaced
         assert set(second.partitions[model]) > set(first.partitions[model]), model
         assert second.rows["spark"][model].keys() > first.rows["spark"][model].keys(), model

@@ -388,8 +388,18 @@ def backtest_rows(reports: list[dict[str, Any]]) -> pd.DataFrame:
             for row in churn["calibration"]:
                 add(report, model, "calibration_predicted", row["mean_predicted"], row["group"], churn["scored_as_of"])
                 add(report, model, "calibration_observed", row["observed_rate"], row["group"], churn["scored_as_of"])
-    columns = ["model_version", "as_of", "trained_at", "model", "backtest_as_of", "metric", "group_number", "value"]
-    return pd.DataFrame(rows, columns=columns)
+    types = {
+        "model_version": "string",
+        "as_of": "string",
+        "trained_at": "string",
+        "model": "string",
+        "backtest_as_of": "string",
+        "metric": "string",
+        "group_number": "Int64",
+        "value": "float64",
+    }
+    # Typed even with no row (a version without backtests), so every warehouse makes the same columns.
+    return pd.DataFrame(rows, columns=list(types)).astype(types)
 
 
 def version_folder(store: PredictorStore, version: str) -> Path:

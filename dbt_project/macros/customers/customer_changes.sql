@@ -10,7 +10,7 @@
 -#}
 {% macro customer_model() -%}
     {{ config(
-        materialized='incremental',
+        materialized=incremental_by_key(),
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook="{{ rebuild_changed_customers() }}",

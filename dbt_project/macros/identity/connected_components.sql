@@ -1,14 +1,52 @@
 {#-
-    Scratch tables of a model that computes in several statements (connected components, stitching):
-    temporary tables, so they live only as long as dbt's connection and never collide between models
-    or runs. Returns the relation, created from `sql` (and analyzed, unless it is a tiny one made in a loop).
+    Scratch tables of a model that computes in several statements (connected components, stitching). Each one
+    stores its query's result, so a statement that reads it plans one step, never the chain of steps before it.
+    Returns the relation, created from `sql` (and analyzed, unless it is a tiny one made in a loop).
+
+    - PostgreSQL, DuckDB: temporary tables, which live only as long as dbt's connection and never collide
+      between models or runs.
+    - Spark: parquet tables `tessera_scratch__<model>__<name>` in the model's schema. Spark SQL has no temporary
+      tables, and a temporary view over the previous pass would make every pass re-plan all the passes before
+      it. `drop_scratch_tables` (the post-hook `stitch_identity_graph` gives its model) drops them once the
+      model is built; a run that fails leaves them, and the next one replaces them.
 -#}
 {% macro scratch_table(name, sql, analyze=true) %}
-    {%- set relation = api.Relation.create(identifier='tessera_scratch__' ~ name, type='table') -%}
+    {%- set relation = tessera.scratch_relation(name) -%}
     {% do run_query('drop table if exists ' ~ relation) %}
-    {% do run_query(dbt.create_table_as(true, relation, sql)) %}
+    {% do run_query(tessera.create_scratch_table(relation, sql)) %}
     {% if analyze %}{% do tessera.analyze_scratch_table(relation) %}{% endif %}
     {{ return(relation) }}
+{% endmacro %}
+
+{% macro scratch_relation(name) %}
+    {{ return(adapter.dispatch('scratch_relation', 'tessera')(name)) }}
+{% endmacro %}
+
+{% macro default__scratch_relation(name) %}
+    {{ return(api.Relation.create(identifier='tessera_scratch__' ~ name, type='table')) }}
+{% endmacro %}
+
+{% macro spark__scratch_relation(name) %}
+    {{ return(api.Relation.create(
+        schema=this.schema, identifier=tessera.spark_scratch_prefix() ~ name, type='table'
+    )) }}
+{% endmacro %}
+
+{#- On Spark: what the names of the model's scratch tables start with. -#}
+{% macro spark_scratch_prefix() %}
+    {{ return('tessera_scratch__' ~ this.identifier ~ '__') }}
+{% endmacro %}
+
+{% macro create_scratch_table(relation, sql) %}
+    {{ return(adapter.dispatch('create_scratch_table', 'tessera')(relation, sql)) }}
+{% endmacro %}
+
+{% macro default__create_scratch_table(relation, sql) %}
+    {{ return(dbt.create_table_as(true, relation, sql)) }}
+{% endmacro %}
+
+{% macro spark__create_scratch_table(relation, sql) %}
+    {{ return('create table ' ~ relation ~ ' using parquet as ' ~ sql) }}
 {% endmacro %}
 
 {#- Fresh statistics, so the planner sizes its joins (PostgreSQL never auto-analyzes temporary tables). -#}
@@ -25,6 +63,32 @@
 
 {% macro drop_scratch_table(relation) %}
     {% do run_query('drop table if exists ' ~ relation) %}
+{% endmacro %}
+
+{#-
+    A post-hook: drops every scratch table of the model once it is built. Temporary tables go with dbt's
+    connection, so only Spark, whose scratch tables are parquet tables in the model's schema, has any to drop.
+-#}
+{% macro drop_scratch_tables() %}
+    {{ return(adapter.dispatch('drop_scratch_tables', 'tessera')()) }}
+{% endmacro %}
+
+{% macro default__drop_scratch_tables() %}
+    {{ return('') }}
+{% endmacro %}
+
+{% macro spark__drop_scratch_tables() %}
+    {%- if execute -%}
+        {%- set scratch = run_query(
+            'show tables in ' ~ this.schema ~ " like '" ~ tessera.spark_scratch_prefix() ~ "*'"
+        ) -%}
+        {%- for row in scratch.rows if not row['isTemporary'] -%}
+            {% do tessera.drop_scratch_table(
+                api.Relation.create(schema=this.schema, identifier=row['tableName'], type='table')
+            ) %}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return('') }}
 {% endmacro %}
 
 {#-

@@ -6,7 +6,7 @@
 -#}
 {% macro edge_model(staged_model, record_id=none) -%}
     {{ config(
-        materialized='incremental',
+        materialized=incremental_by_key(),
         incremental_strategy='delete+insert',
         unique_key='record_key',
         on_schema_change='fail',

@@ -1,7 +1,9 @@
 {#-
     Deterministic stitching in portable SQL: what `transforms/identity/stitching.py::stitch` does, for engines
-    where dbt cannot run Python models (PostgreSQL). Same inputs (the edges, the identity_rules and
+    where dbt cannot run Python models (PostgreSQL, Spark). Same inputs (the edges, the identity_rules and
     identity_blocklist seeds), same output: every edge with `decision`, `reason` and `customer_key`.
+    Each step's result is a scratch table (`scratch_table`: temporary tables, or parquet tables on Spark);
+    the only engine-specific statements are the ones that make and drop those.
 
     1. Blocklist: an edge whose (identifier_type, identifier_value) is on the blocklist is `blocked`.
     2. Shared values: for every edge not blocked whose rule has a `max_entities_per_value` (the rule of its
@@ -29,6 +31,8 @@
     the type of higher priority, then first by name (Python: the first in the rules file).
 -#}
 {% macro stitch_identity_graph(edges, rules, blocklist) %}
+    {#- The calling model drops its scratch tables once it is built (the final select reads them). -#}
+    {%- do config(post_hook=["{{ tessera.drop_scratch_tables() }}"]) -%}
     {%- if not execute -%}
         {#- While parsing only the dependencies matter. -#}
         {{ return('select * from ' ~ edges) }}
@@ -267,8 +271,9 @@
 
 {#-
     Step 4: rebuild every component that breaks a `max_per_customer` limit, edge by edge in priority order,
-    refusing each edge that would break a limit: a union-find kept in two scratch tables. Returns the
-    rebuilt nodes (node_id, root) and the refused edges (edge_id, reason).
+    refusing each edge that would break a limit: a union-find whose roots are rewritten into a fresh scratch
+    table at each step (no `update`, which Spark's parquet tables lack). Returns the rebuilt nodes
+    (node_id, root) and the refused edges (edge_id, reason).
 -#}
 {% macro _stitch_rebuild_over_limit(decided, links, labels, rules) %}
     {%- set text = dbt.type_string() -%}
@@ -316,7 +321,7 @@
         from stitched
         inner join over_limit on over_limit.component = stitched.component
     ") -%}
-    {%- set nodes = tessera.scratch_table('stitch_rebuild_nodes', "
+    {%- set nodes = tessera.scratch_table('stitch_rebuild_nodes_0', "
         select distinct endpoints.component, endpoints.node_id, endpoints.node_id as root, labels.node_type
         from (
             select component, src_id as node_id from " ~ edges ~ "
@@ -325,26 +330,23 @@
         ) as endpoints
         inner join " ~ labels ~ " as labels on labels.node_id = endpoints.node_id
     ") -%}
-    {%- set progress = tessera.scratch_table('stitch_rebuild_progress', "
-        select component, 0 as done_step, max(step) as last_step from " ~ edges ~ " group by component
-    ") -%}
     {%- set refused = tessera.scratch_table('stitch_rebuild_refused', "
         select edge_id, cast(null as " ~ text ~ ") as reason from " ~ edges ~ " where 1 = 0
     ") -%}
-    {%- set bound = run_query('select coalesce(max(last_step), 0) from ' ~ progress).columns[0].values()[0] | int -%}
-    {%- set state = namespace(pending=1, steps=0) -%}
+    {%- set bound = run_query('select coalesce(max(step), 0) from ' ~ edges).columns[0].values()[0] | int -%}
+    {%- set state = namespace(nodes=nodes, pending=1, steps=0) -%}
     {%- for step in range(bound + 1) -%}
-        {#- The next edge of every component that would join two different parts of it (edges inside one
-            part change nothing and stay stitched), with the limit it would break, if any. -#}
+        {#- The next edge of every component that would join two different parts of it, with the limit it
+            would break, if any. An edge already refused is done with; an edge inside one part changes
+            nothing and stays stitched (parts only grow, so it stays inside one). -#}
         {%- set verdicts = tessera.scratch_table('stitch_rebuild_step', "
             with pending as (
                 select edges.component, edges.step, edges.edge_id, sources.root as src_root, targets.root as dst_root
                 from " ~ edges ~ " as edges
-                inner join " ~ progress ~ " as progress
-                    on progress.component = edges.component and edges.step > progress.done_step
-                inner join " ~ nodes ~ " as sources on sources.node_id = edges.src_id
-                inner join " ~ nodes ~ " as targets on targets.node_id = edges.dst_id
-                where sources.root <> targets.root
+                inner join " ~ state.nodes ~ " as sources on sources.node_id = edges.src_id
+                inner join " ~ state.nodes ~ " as targets on targets.node_id = edges.dst_id
+                left join " ~ refused ~ " as refused on refused.edge_id = edges.edge_id
+                where sources.root <> targets.root and refused.edge_id is null
             ),
 
             next_edges as (
@@ -363,7 +365,7 @@
                     limits.max_per_customer,
                     count(*) as values_held
                 from next_edges
-                inner join " ~ nodes ~ " as nodes
+                inner join " ~ state.nodes ~ " as nodes
                     on nodes.component = next_edges.component and nodes.root in (next_edges.src_root, next_edges.dst_root)
                 inner join " ~ limits ~ " as limits on limits.identifier_type = nodes.node_type
                 group by next_edges.edge_id, limits.identifier_type, limits.priority, limits.max_per_customer
@@ -386,7 +388,6 @@
 
             select
                 next_edges.component,
-                next_edges.step,
                 next_edges.edge_id,
                 next_edges.src_root,
                 next_edges.dst_root,
@@ -405,15 +406,20 @@
                 ~ ' where reason is not null'
             ) %}
             {#- Union: the target's part joins the source's part (Python: parent[b] = a). -#}
-            {% do run_query(
-                'update ' ~ nodes ~ ' set root = verdicts.src_root from ' ~ verdicts ~ ' as verdicts'
-                ~ ' where verdicts.reason is null and ' ~ nodes ~ '.component = verdicts.component'
-                ~ ' and ' ~ nodes ~ '.root = verdicts.dst_root'
-            ) %}
-            {% do run_query(
-                'update ' ~ progress ~ ' set done_step = verdicts.step from ' ~ verdicts ~ ' as verdicts'
-                ~ ' where ' ~ progress ~ '.component = verdicts.component'
-            ) %}
+            {%- set merged = tessera.scratch_table('stitch_rebuild_nodes_' ~ ((step + 1) % 2), "
+                select
+                    nodes.component,
+                    nodes.node_id,
+                    case
+                        when verdicts.reason is null and verdicts.dst_root = nodes.root then verdicts.src_root
+                        else nodes.root
+                    end as root,
+                    nodes.node_type
+                from " ~ state.nodes ~ " as nodes
+                left join " ~ verdicts ~ " as verdicts on verdicts.component = nodes.component
+            ") -%}
+            {%- do tessera.drop_scratch_table(state.nodes) -%}
+            {%- set state.nodes = merged -%}
         {%- else -%}
             {%- break -%}
         {%- endif -%}
@@ -424,5 +430,5 @@
         ) }}
     {%- endif -%}
     {{ log("identity components over a limit: rebuilt in " ~ state.steps ~ " steps") }}
-    {{ return({'nodes': nodes, 'refused': refused}) }}
+    {{ return({'nodes': state.nodes, 'refused': refused}) }}
 {% endmacro %}

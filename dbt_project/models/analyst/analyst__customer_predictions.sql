@@ -1,3 +1,3 @@
-{#- `marts.customer_predictions` for analysts (no PII; DuckDB only, like the model). -#}
-{{ config(alias='customer_predictions', enabled=(target.type == 'duckdb')) }}
+{#- `marts.customer_predictions` for analysts (no PII; DuckDB and Spark, like the model). -#}
+{{ config(alias='customer_predictions', enabled=(target.type in ('duckdb', 'spark'))) }}
 {{ masked_select('customer_predictions') }}

@@ -5,8 +5,9 @@ and applies it to `int_customer_purchase_features`. Training is explicit (`tesse
 weekly `tessera_train_predictors` DAG); a build that finds no trained version, or one this installation cannot
 read, trains one first from `int_customer_feature_history` and says so.
 
-A Python model because the models are numerical code (lifetimes, scikit-learn), so DuckDB only; other
-engines leave it out (docs/warehouse-engines.md).
+A Python model because the models are numerical code (lifetimes, scikit-learn): on DuckDB, and on Spark in
+the session's own process (tessera/spark_python_models.py), reading the same features
+(transforms/model_frames.py); PostgreSQL leaves it out (docs/warehouse-engines.md).
 """
 
 
@@ -25,6 +26,7 @@ def model(dbt, session):
     dbt.config(materialized="table")
     from pathlib import Path
 
+    from transforms.model_frames import for_warehouse, to_pandas
     from transforms.predict.churn import ModelOutdated, NotEnoughHistory
     from transforms.predict.predictors import PredictorStore, RiskBands, no_predictions, score, train_and_save
 
@@ -34,16 +36,16 @@ def model(dbt, session):
     high_setting = dbt.config.meta_get("churn_risk_high")
     store = PredictorStore(Path(folder_setting))
     bands = RiskBands(medium=float(medium_setting), high=float(high_setting))
-    current = dbt.ref("int_customer_purchase_features").df()
+    current = to_pandas(dbt.ref("int_customer_purchase_features"))
     try:
         predictors = store.load_current()
     except (FileNotFoundError, ModelOutdated) as exc:
         say(f"predictions: {exc}; training the predictors first (tessera train-predictors)")
-        history = dbt.ref("int_customer_feature_history").df()
+        history = to_pandas(dbt.ref("int_customer_feature_history"))
         try:
             predictors, _ = train_and_save(store, current, history)
         except NotEnoughHistory as reason:
             say(f"predictions: none this build, nothing to train on yet: {reason}")
-            return no_predictions()
+            return for_warehouse(session, no_predictions())
         say(f"predictions: trained {predictors.version} into {store.folder}")
-    return score(predictors, current, bands)
+    return for_warehouse(session, score(predictors, current, bands))

@@ -5,13 +5,13 @@
 {{ customer_model() }}
 -- depends_on: {{ ref('int_customer_changes') }}
 {#-
-    The predicted traits (marts.customer_predictions, DuckDB only) move for every buyer each day, not only for
-    the customers a run rebuilds: the post-hook brings the other rows' up to date, rounded so that a row
-    changes only when its figures change at the precision a segment reads.
+    The predicted traits (marts.customer_predictions, DuckDB and Spark) move for every buyer each day, not only
+    for the customers a run rebuilds: the post-hook brings the other rows' up to date, rounded so that a row
+    changes only when its figures change at the precision a segment reads. (On Spark every run rebuilds every row.)
 -#}
-{%- set predictions = target.type == 'duckdb' %}
+{%- set predictions = target.type in ('duckdb', 'spark') %}
 {%- if predictions %}
-{{ config(post_hook="{{ refresh_predicted_traits() }}") }}
+{{ config(post_hook="{{ on_incremental_run(refresh_predicted_traits()) }}") }}
 {%- endif %}
 
 with lineage as (

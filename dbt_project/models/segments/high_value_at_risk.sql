@@ -1,7 +1,7 @@
 {#-
     High-value customers at risk: customers whose lifetime value reaches `segments.vip_lifetime_value` and whose
     predicted churn risk (golden_customers' `churn_risk`, from marts.customer_predictions) is medium or high,
-    most valuable first in the marketers' list. Empty on engines without predictions (DuckDB has them).
+    most valuable first in the marketers' list. Empty on engines without predictions (DuckDB and Spark have them).
 -#}
 {%- set settings = var('segments') -%}
 

@@ -1,4 +1,4 @@
-"""Probabilistic person matching: a Fellegi–Sunter model (Splink, on DuckDB) over profile records.
+"""Probabilistic person matching: a Fellegi–Sunter model (Splink, on DuckDB or Spark) over profile records.
 
 Deterministic stitching joins records that share an email, a phone or an id. People also turn up
 under a stale email, with no email at all, as `Bob` in one system and `Robert` in another, with a
@@ -16,6 +16,7 @@ and says how likely each candidate pair is the same person.
 - `fitting`: `FittedModels`, the model fitted to the data at hand on the first build, versioned, refitted on drift.
 - `scoring`: `score()` scores records with a trained model and returns the pairs above a threshold,
   with the comparison level of every attribute, so an edge can say why it was made.
+- `spark_backend`: the same scoring with Splink on Spark (`score(..., spark=session)`), pair for pair.
 """
 
 from transforms.identity.matching.blocking_budget import (

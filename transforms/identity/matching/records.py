@@ -5,7 +5,7 @@ parsed birth dates, normalised streets and postcodes, canonical emails, E.164 ph
 `matching_records_sql()` reads that shape from dbt's `int_profile_records`, which unions the profile
 records of every source once. Training and scoring copy the records into a private scratch
 database (`scratch()`), add what the comparisons need besides the values, one table per source
-stream, and run Splink there (`splink_linker()`).
+stream, and run Splink there (`splink_linker()`), or on Spark over copies of those tables.
 """
 
 from __future__ import annotations
@@ -13,12 +13,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
 from transforms.identity.matching.comparisons import name_aliases
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 #: The columns a profile record brings to matching; all but `record_key` and `source_dataset` may be null.
 RECORD_COLUMNS: dict[str, str] = {
@@ -133,11 +136,25 @@ def load_records(
     return tables
 
 
-def splink_linker(cur: duckdb.DuckDBPyConnection, tables: list[tuple[str, str]], settings: dict[str, Any]):
-    """A Splink linker over the prepared tables, each named by its source dataset."""
+def splink_linker(
+    cur: duckdb.DuckDBPyConnection,
+    tables: list[tuple[str, str]],
+    settings: dict[str, Any],
+    *,
+    spark: SparkSession | None = None,
+):
+    """A Splink linker over the prepared tables, each named by its source dataset: in the scratch database,
+    or with `spark` (a `spark_backend.spark_scratch` session) over copies of them on Spark."""
     from splink import DuckDBAPI, Linker
 
-    db_api = DuckDBAPI(connection=cur)
+    if spark is None:
+        db_api = DuckDBAPI(connection=cur)
+    else:
+        from transforms.identity.matching.spark_backend import copy_to_spark, in_spark_dialect, spark_api
+
+        for table, _ in tables:
+            copy_to_spark(cur, spark, table)
+        db_api, settings = spark_api(spark), in_spark_dialect(settings)
     inputs = [db_api.register(table, dataset_display_name=dataset) for table, dataset in tables]
     if len(inputs) == 1:  # Splink links and dedupes two or more tables; one alone is deduplicated
         settings = {**settings, "link_type": "dedupe_only"}

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from copy import deepcopy
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +17,13 @@ import pyarrow as pa
 from transforms.identity.matching.blocking_budget import DEFAULT_MAX_COMPARISONS_PER_RECORD, plan_blocking
 from transforms.identity.matching.comparisons import CONFLICTING_LEVELS, PER_PERSON_LEVELS, PERSONAL_LEVELS
 from transforms.identity.matching.model_file import MatcherModel
+from transforms.identity.matching.records import load_records, scratch, splink_linker
+from transforms.identity.matching.spark_backend import copy_to_spark, spark_scratch
 
 if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
     from transforms.identity.matching.fitting import FittedModels
-from transforms.identity.matching.records import load_records, scratch, splink_linker
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,7 @@ def score(
     max_comparisons_per_record: float = DEFAULT_MAX_COMPARISONS_PER_RECORD,
     only: str | None = None,
     previous_fit: str | None = None,
+    spark: SparkSession | None = None,
 ) -> pa.Table:
     """Score candidate pairs of records with a trained model; the pairs at or above `threshold`.
 
@@ -96,11 +100,16 @@ def score(
     (`gamma`, Splink's comparison vector value, and its label). Its schema metadata holds the pairs
     compared (`PAIRS_COMPARED`), the blocking plan (`BLOCKING_PLAN`, JSON), the fit's key (`FIT_KEY`,
     empty without `fits`) and whether every pair was scored or only the changed records' (`SCORED`).
+
+    With `spark`, Splink builds and scores the candidate pairs on Spark (`spark_backend.py`), the steps that
+    grow with the pairs; the steps sized by the records (their preparation, the fit, the blocking plan, the
+    household share, term frequencies) and the matches made of the scored pairs stay in the DuckDB scratch
+    database (of `con`, or an own one). The result is the same as on DuckDB, pair for pair.
     """
     if not 0 <= threshold <= 1:
         raise ValueError(f"match probability threshold must be between 0 and 1, got {threshold}")
     steps: dict[str, float] = {}
-    with scratch(con) as cur:
+    with scratch(con) as cur, nullcontext() if spark is None else spark_scratch(spark) as splink_spark:
         with _timed(steps, "records"):
             tables = load_records(cur, records, nicknames)
         n_records = cur.execute("select count(*) from matching_records").fetchall()[0][0]
@@ -147,23 +156,26 @@ def score(
             settings["blocking_rules_to_generate_predictions"] = [
                 f"({rule}) and l.record_key <> r.record_key" for rule in plan.rules
             ]
-            linker = splink_linker(cur, [("matching_changed", "changed"), ("matching_all", "all")], settings)
+            linker = splink_linker(
+                cur, [("matching_changed", "changed"), ("matching_all", "all")], settings, spark=splink_spark
+            )
         else:
-            linker = splink_linker(cur, tables, settings)
+            linker = splink_linker(cur, tables, settings, spark=splink_spark)
         if fit is not None and fit.term_frequencies is not None:
-            _register_term_frequencies(linker, cur, fit.term_frequencies)
+            _register_term_frequencies(linker, cur, fit.term_frequencies, splink_spark)
         with _timed(steps, "candidate pairs"):
             blocked = linker.inference.compute_blocked_pairs_for_predict()  # predict() reuses it
-            compared = cur.sql(f"select count(*) from {blocked.physical_name}").fetchall()[0][0]
+            compared = _count(cur, splink_spark, blocked.physical_name)
         with _timed(steps, "scoring"):
             predictions = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
+            scored = _scored_pairs(cur, splink_spark, predictions.physical_name, settings["comparisons"])
         detail = _detail_sql(settings["comparisons"])
         refused = _levels_sql(settings["comparisons"], CONFLICTING_LEVELS, " and ")
         if households >= HOUSEHOLD_SHARE:
             refused = f"{refused} or not {_levels_sql(settings['comparisons'], PERSONAL_LEVELS, ' or ')}"
         started = time.perf_counter()
         (vetoed,) = cur.sql(
-            f"select count(*) from {predictions.physical_name} where match_probability >= {threshold!r} and ({refused})"
+            f"select count(*) from {scored} where match_probability >= {threshold!r} and ({refused})"
         ).fetchall()[0]
         pairs = cur.sql(
             f"""
@@ -173,7 +185,7 @@ def score(
                 match_probability,
                 match_weight,
                 {detail} as match_detail
-            from {predictions.physical_name}
+            from {scored}
             where match_probability >= {threshold!r} and not ({refused})
             order by record_key_a, record_key_b
             """
@@ -197,7 +209,26 @@ def score(
     return pairs.replace_schema_metadata({PAIRS_COMPARED: str(compared), **metadata})
 
 
-def _register_term_frequencies(linker, cur: duckdb.DuckDBPyConnection, path) -> None:
+def _count(cur: duckdb.DuckDBPyConnection, spark: SparkSession | None, table: str) -> int:
+    """The rows of one of Splink's tables, in DuckDB or on Spark."""
+    query = f"select count(*) from {table}"
+    return cur.sql(query).fetchall()[0][0] if spark is None else spark.sql(query).collect()[0][0]
+
+
+def _scored_pairs(
+    cur: duckdb.DuckDBPyConnection, spark: SparkSession | None, predictions: str, comparisons: list[dict[str, Any]]
+) -> str:
+    """The scored pairs as a table of the scratch database, where the matches are made of them: Splink's own
+    on DuckDB; from Spark, the columns the matches read, fetched as Arrow (the pairs at the threshold)."""
+    if spark is None:
+        return predictions
+    columns = ["record_key_l", "record_key_r", "match_probability", "match_weight"]
+    columns += [f"gamma_{c['output_column_name']}" for c in comparisons]
+    cur.register("matching_scored_pairs", spark.table(predictions).select(*columns).toArrow())
+    return "matching_scored_pairs"
+
+
+def _register_term_frequencies(linker, cur: duckdb.DuckDBPyConnection, path, spark: SparkSession | None = None) -> None:
     """Score with the fit's term frequencies, not the day's: a pair's score then stays put from day to day."""
     frozen = cur.sql("select * from read_parquet($path)", params={"path": str(path)}).to_arrow_table()
     cur.register("matching_frozen_tf", frozen)
@@ -207,6 +238,8 @@ def _register_term_frequencies(linker, cur: duckdb.DuckDBPyConnection, path) -> 
             f"create table {table} as select value as {column}, tf as tf_{column}"
             f" from matching_frozen_tf where column_name = '{column}'"
         ).fetchall()
+        if spark is not None:
+            copy_to_spark(cur, spark, table)
         linker.table_management.register_term_frequency_lookup(
             linker.table_management.register_table(table, f"{table}_input", overwrite=True), column
         )

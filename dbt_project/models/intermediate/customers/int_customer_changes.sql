@@ -16,7 +16,7 @@
     customers are rebuilt by the next one.
 -#}
 {{ config(
-    materialized='incremental',
+    materialized=incremental_by_key(),
     incremental_strategy='append',
     on_schema_change='fail',
     post_hook="{{ log_customer_changes() }}",

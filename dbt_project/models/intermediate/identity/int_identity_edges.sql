@@ -15,9 +15,9 @@
     'int_identity_edges__pos_transactions',
     'int_identity_edges__web_visitors',
 ] -%}
-{#- Probabilistic match edges: a Python model (Splink), so DuckDB only; enabled under the same
+{#- Probabilistic match edges: a Python model (Splink), so DuckDB and Spark; enabled under the same
     condition in _identity__models.yml. The var switches matching off without editing anything. -#}
-{%- if target.type == 'duckdb' and var('probabilistic_matching', true) -%}
+{%- if target.type in ('duckdb', 'spark') and var('probabilistic_matching', true) -%}
 {%- do edge_models.append('int_identity_edges__probabilistic') -%}
 {%- endif -%}
 

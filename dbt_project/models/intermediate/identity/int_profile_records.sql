@@ -8,7 +8,7 @@
     their stream, and the post-hook deletes records gone from staging (an archived CRM contact).
 -#}
 {{ config(
-    materialized='incremental',
+    materialized=incremental_by_key(),
     incremental_strategy='delete+insert',
     unique_key='record_key',
     on_schema_change='fail',
