@@ -12,13 +12,19 @@
     sources YAML declares (the landing contract), which also gives dbt's unit tests their column types.
     On PostgreSQL the sources are tables the loader fills with the same batches, so there is nothing to do.
 
-    On Spark they are views in the metastore, `crm.contacts`, …, over the same batches' Parquet files, made the
-    same way at the start of every invocation. Spark's SQL cannot read the lake's `_`-prefixed markers, so the
-    visible batches come from `tessera_visible_lake_batches(folder)`, which Tessera's Spark session registers
-    (transforms/enrichment/spark_functions.py): the rule the PostgreSQL loader applies in Python
-    (`connectors.lake.is_visible`), the same as the one below. The views cast every column to the contract's
-    type (the sources YAML, generated from connectors/contract.py), and read files written before a column
-    existed with NULL there (`spark.sql.parquet.mergeSchema`, tessera/spark.py), as `union_by_name` does.
+    On Spark they are views too, made the same way at the start of every invocation. Spark's SQL cannot read the
+    lake's `_`-prefixed markers, so the visible batches, and the files that make each (`connectors.lake.batch_files`:
+    on object storage exactly those its `_SUCCESS` lists), come from `tessera_visible_lake_batches(folder)`, which
+    Tessera's Spark session registers (transforms/enrichment/spark_functions.py): the rule the PostgreSQL loader
+    applies in Python (`connectors.lake.is_visible`), the same as the one below. A lake in a folder is read by
+    Spark's Parquet reader, through a Hadoop glob naming those files, in views in the metastore (`crm.contacts`, …).
+    A lake in a bucket cannot be (pyspark ships no `s3a://` filesystem): the files are read by the `tessera_lake_files`
+    data source (transforms/spark_lake.py: pyarrow over the lake's fsspec filesystem), which only a temporary view
+    can use, so there the sources are temporary views in the session dbt runs on (`session.crm__contacts`, …), and
+    the `source()` below names them. The views cast every column to the contract's type (the sources YAML,
+    generated from connectors/contract.py), and read files written before a column existed with NULL there
+    (`spark.sql.parquet.mergeSchema`, tessera/spark.py; the data source reads them so too), as `union_by_name`
+    does.
 -#}
 {% macro create_lake_source_views() %}
     {{ return(adapter.dispatch('create_lake_source_views', 'tessera')()) }}
@@ -131,61 +137,145 @@
 
 {% macro spark__create_lake_source_views() %}
     {%- if execute -%}
+        {%- set lake = tessera.lake_root() -%}
+        {%- set in_bucket = tessera.lake_in_bucket() -%}
         {%- set streams = [] -%}
         {%- for node in graph.sources.values() if node.package_name == project_name -%}
-            {%- do streams.append((node, tessera.lake_root() ~ '/raw/' ~ node.source_name ~ '/' ~ node.name)) -%}
+            {%- do streams.append((node, lake ~ '/raw/' ~ node.source_name ~ '/' ~ node.name)) -%}
         {%- endfor -%}
         {#- One query lists every stream's visible batches: each query that calls Python costs Spark a round trip. -#}
         {%- set folders = [] -%}
         {%- for node, folder in streams -%}
-            {%- do folders.append('(' ~ tessera.sql_string_literal(folder) ~ ')') -%}
+            {%- do folders.append('(' ~ tessera.spark_string_literal(folder) ~ ')') -%}
         {%- endfor -%}
         {%- set visible_by_folder = {} -%}
         {%- if folders -%}
             {%- set listed = run_query(
-                'select stream.folder, inline(tessera_visible_lake_batches(stream.folder)) from (values '
-                ~ (folders | join(', ')) ~ ') as stream (folder)'
+                'select folder, batch_id, visible_at, to_json(files) from ('
+                ~ 'select stream.folder, inline(tessera_visible_lake_batches(stream.folder)) from (values '
+                ~ (folders | join(', ')) ~ ') as stream (folder))'
             ) -%}
-            {%- for folder, batch_id, visible_at in listed.rows -%}
-                {%- do visible_by_folder.setdefault(folder, []).append((batch_id, visible_at)) -%}
+            {%- for folder, batch_id, visible_at, files in listed.rows -%}
+                {%- do visible_by_folder.setdefault(folder, []).append((batch_id, visible_at, fromjson(files))) -%}
             {%- endfor -%}
         {%- endif -%}
+        {#- Unit tests read their source fixtures' column types from the metastore (dbt's `get_fixture_sql`). -#}
+        {%- set unit_tests = [] -%}
+        {%- for unique_id in selected_resources if unique_id.startswith('unit_test.') -%}
+            {%- do unit_tests.append(unique_id) -%}
+        {%- endfor -%}
         {%- for node, folder in streams -%}
-            {%- set visible = visible_by_folder.get(folder, []) | sort(attribute='0') -%}
+            {%- set in_metastore = api.Relation.create(schema=node.schema, identifier=node.identifier) -%}
+            {%- set view = tessera.spark__lake_source_relation(in_metastore) -%}
             {%- set columns = [] -%}
             {%- for column in node.columns.values() if column.name != '_visible_at' -%}
-                {%- do columns.append(
-                    'cast(' ~ ('lake_rows.' ~ adapter.quote(column.name) if visible else 'null') ~ ' as '
-                    ~ tessera.spark_type(column.data_type) ~ ') as ' ~ adapter.quote(column.name)
+                {%- do columns.append((adapter.quote(column.name), tessera.spark_type(column.data_type))) -%}
+            {%- endfor -%}
+            {%- set nulls = [] -%}
+            {%- for name, type in columns -%}
+                {%- do nulls.append('cast(null as ' ~ type ~ ') as ' ~ name) -%}
+            {%- endfor -%}
+            {%- set empty = 'select ' ~ (nulls | join(', ')) ~ ', cast(null as timestamp) as _visible_at where false' -%}
+            {%- set files = [] -%}
+            {%- set rows = [] -%}
+            {%- for batch_id, visible_at, names in visible_by_folder.get(folder, []) | sort(attribute='0') -%}
+                {%- for name in names -%}
+                    {%- do files.append('batch_id=' ~ batch_id ~ '/' ~ name) -%}
+                {%- endfor -%}
+                {%- do rows.append(
+                    "(" ~ tessera.spark_string_literal(batch_id) ~ ", cast("
+                    ~ tessera.spark_string_literal(visible_at) ~ " as timestamp))"
                 ) -%}
             {%- endfor -%}
-            {%- if visible -%}
-                {%- set batches = [] -%}
-                {%- set rows = [] -%}
-                {%- for batch_id, visible_at in visible -%}
-                    {%- do batches.append(tessera.hadoop_glob_escape(batch_id)) -%}
-                    {%- do rows.append(
-                        "(" ~ tessera.sql_string_literal(batch_id) ~ ", cast(" ~ tessera.sql_string_literal(visible_at)
-                        ~ " as timestamp))"
-                    ) -%}
+            {%- if files and in_bucket -%}
+                {%- set lake_rows = view.incorporate(path={'identifier': view.identifier ~ '__files'}) -%}
+                {%- set declared = [] -%}
+                {%- set paths = [] -%}
+                {%- for name, type in columns -%}
+                    {%- do declared.append(name ~ ' ' ~ type) -%}
                 {%- endfor -%}
-                {%- set files = tessera.hadoop_glob_escape(folder) ~ '/batch_id={' ~ (batches | join(',')) ~ '}/*.parquet' -%}
+                {%- for file in files -%}
+                    {%- do paths.append(folder ~ '/' ~ file) -%}
+                {%- endfor -%}
+                {%- do run_query(
+                    'create or replace temporary view ' ~ lake_rows ~ ' (' ~ (declared | join(', ')) ~ ') using '
+                    ~ 'tessera_lake_files options (files ' ~ tessera.spark_string_literal(tojson(paths)) ~ ')'
+                ) -%}
+            {%- elif files -%}
+                {%- set escaped = [] -%}
+                {%- for file in files -%}
+                    {%- do escaped.append(tessera.hadoop_glob_escape(file)) -%}
+                {%- endfor -%}
+                {%- set glob = tessera.hadoop_glob_escape(folder) ~ '/{' ~ (escaped | join(',')) ~ '}' -%}
+                {%- set lake_rows = 'parquet.`' ~ (glob | replace('`', '``')) ~ '`' -%}
+            {%- endif -%}
+            {%- if files -%}
+                {%- set casts = [] -%}
+                {%- for name, type in columns -%}
+                    {%- do casts.append('cast(lake_rows.' ~ name ~ ' as ' ~ type ~ ') as ' ~ name) -%}
+                {%- endfor -%}
                 {%- set body -%}
-                    select {{ columns | join(', ') }}, visible.visible_at as _visible_at
-                    from parquet.`{{ files | replace('`', '``') }}` as lake_rows
+                    select {{ casts | join(', ') }}, visible.visible_at as _visible_at
+                    from {{ lake_rows }} as lake_rows
                     inner join (values {{ rows | join(', ') }}) as visible (batch_id, visible_at)
                         on lake_rows._batch_id = visible.batch_id
                 {%- endset -%}
             {%- else -%}
-                {%- set body = 'select ' ~ (columns | join(', ')) ~ ', cast(null as timestamp) as _visible_at where false' -%}
+                {%- set body = empty -%}
             {%- endif -%}
-            {%- do run_query('create database if not exists ' ~ adapter.quote(node.schema)) -%}
-            {%- do run_query(
-                'create or replace view ' ~ adapter.quote(node.schema) ~ '.' ~ adapter.quote(node.identifier) ~ ' as ' ~ body
-            ) -%}
+            {%- if in_bucket -%}
+                {%- do run_query('create or replace temporary view ' ~ view ~ ' as ' ~ body) -%}
+                {%- if unit_tests -%}
+                    {#- Only the columns: the bucket's rows are read in dbt's session, through the view above. -#}
+                    {%- do run_query('create database if not exists ' ~ adapter.quote(node.schema)) -%}
+                    {%- do run_query('create or replace view ' ~ in_metastore ~ ' as ' ~ empty) -%}
+                {%- endif -%}
+            {%- else -%}
+                {%- do run_query('create database if not exists ' ~ adapter.quote(node.schema)) -%}
+                {%- do run_query('create or replace view ' ~ view ~ ' as ' ~ body) -%}
+            {%- endif -%}
         {%- endfor -%}
     {%- endif -%}
     select 1
+{% endmacro %}
+
+{#-
+    `source()` as dbt resolves it, but on Spark with the lake in a bucket, where a source is the temporary view
+    the hook makes (`session.crm__contacts` for `source('crm', 'contacts')`; a temporary view has no schema of
+    its own). A unit test's fixture rows (a CTE) are left as they are.
+-#}
+{% macro source(source_name, table_name) %}
+    {{- return(adapter.dispatch('lake_source_relation', 'tessera')(builtins.source(source_name, table_name))) -}}
+{% endmacro %}
+
+{% macro default__lake_source_relation(relation) %}
+    {{- return(relation) -}}
+{% endmacro %}
+
+{% macro spark__lake_source_relation(relation) %}
+    {%- if relation.type == 'cte' or not tessera.lake_in_bucket() -%}
+        {{- return(relation) -}}
+    {%- endif -%}
+    {{- return(relation.incorporate(path={
+        'schema': 'session', 'identifier': relation.schema ~ '__' ~ relation.identifier
+    })) -}}
+{% endmacro %}
+
+{#-
+    Whether the lake is in a bucket (`s3://…`), which Hadoop cannot read without the hadoop-aws jar, rather than in
+    a folder (a path or a `file://` URL), as `connectors.lake_storage.lake_path` tells them apart.
+-#}
+{% macro lake_in_bucket() %}
+    {%- set lake = tessera.lake_root() -%}
+    {{- return('://' in lake and not lake.startswith('file://')) -}}
+{% endmacro %}
+
+{#-
+    A value as a Spark SQL string literal: Spark reads backslash escapes (`\n`, `\\`) in literals, so a backslash is
+    doubled as well as a quote escaped.
+-#}
+{% macro spark_string_literal(value) %}
+    {{- return("'" ~ (value | string | replace('\\', '\\\\') | replace("'", "\\'")) ~ "'") -}}
 {% endmacro %}
 
 {#- A sources YAML type (the landing contract's, as DuckDB and PostgreSQL spell it) in Spark's words. -#}
