@@ -16,9 +16,10 @@ so dbt builds with Tessera's settings and functions rather than a bare default s
 - **the `tessera_*` SQL functions** the dbt macros call (`transforms/enrichment/spark_functions.py`): the same
   Python functions as on DuckDB, so the values are the same.
 
-A session belongs to one home: asking for another home's session stops the running one first (Spark keeps
-one session, and its warehouse folder, per process). The JVM outlives it, so `-Dderby.system.home` stays the
-first home's; no test switches homes yet.
+A session belongs to one home: asking for another home's session stops the running one and the JVM under it
+first. Spark keeps one session, and its warehouse folder, per process, and the JVM would keep the first home's
+Hive metastore client on the threads that used it (a new home's `create database` then lands in the old
+metastore) and its `-Dderby.system.home`; a new JVM starts clean.
 """
 
 from __future__ import annotations
@@ -95,6 +96,30 @@ def _serves(session: SparkSession, warehouse_dir: str) -> bool:
     return (urlparse(found).path if found.startswith("file:") else found) == warehouse_dir
 
 
+#: The warehouse folder of the home the process's JVM was started for (None before the first session).
+_jvm_warehouse: str | None = None
+
+
+def _stop_jvm() -> None:
+    """Stop the process's Spark JVM (its session first, if one runs), so the next session starts a new one."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    running = SparkSession.getActiveSession()
+    if running is not None:
+        running.stop()
+    with SparkContext._lock:
+        gateway = SparkContext._gateway
+        if gateway is not None:
+            gateway.shutdown()
+            SparkContext._gateway = None
+            SparkContext._jvm = None
+            process = getattr(gateway, "proc", None)  # the JVM pyspark started; it ends when its stdin closes
+            if process is not None:
+                process.stdin.close()
+                process.wait(timeout=120)  # its Derby metastore lock is free only once it has ended
+
+
 def spark_session(home: TesseraHome) -> SparkSession:
     """The process's Spark session for this home, created (or replaced, when it served another home) with
     `spark_settings`, and with the `tessera_*` functions registered."""
@@ -102,11 +127,13 @@ def spark_session(home: TesseraHome) -> SparkSession:
 
     from transforms.enrichment.spark_functions import register_functions
 
+    global _jvm_warehouse
     settings = spark_settings(home)
+    warehouse = settings["spark.sql.warehouse.dir"]
     running = SparkSession.getActiveSession()
-    if running is not None and not _serves(running, settings["spark.sql.warehouse.dir"]):
+    if (running is not None and not _serves(running, warehouse)) or _jvm_warehouse not in (None, warehouse):
         log.info("stopping the Spark session of another home", extra={"home": str(home.root)})
-        running.stop()
+        _stop_jvm()
         running = None
     if running is None:
         # Python workers run this interpreter, which imports `transforms` and its libraries as the process does.
@@ -119,5 +146,6 @@ def spark_session(home: TesseraHome) -> SparkSession:
         log.info("starting Spark", extra={"home": str(home.root), "master": settings["spark.master"]})
         running = builder.getOrCreate()
         running.sparkContext.setLogLevel("WARN")
+        _jvm_warehouse = warehouse
     register_functions(running)
     return running
