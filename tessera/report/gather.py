@@ -2,8 +2,8 @@
 
 Each function reads one place and returns a small typed object, or `Missing` saying what is not there yet
 (no lake, no published warehouse, no sync), so a new or partial home still gets a report. Counts come from
-DuckDB in bulk: the lake's Parquet footers (`parquet_file_metadata`, no data read), the published warehouse
-opened read-only, the sync log, and the checks' marker files and results. Nothing here returns a row about
+the lake's Parquet footers (the files each batch is made of, no data read), from the published warehouse
+opened read-only with DuckDB, the sync log, and the checks' marker files and results. Nothing here returns a row about
 one person: only counts, shares and bands, so the report can be mailed around without leaking an e-mail.
 """
 
@@ -86,35 +86,11 @@ def batch_day(batch_id: str) -> str | None:
     return f"{found[1]}-{found[2]}-{found[3]}" if found else None
 
 
-def _rows_per_batch(con, lake: Path, zone: str) -> list[tuple[str, str, int]]:
-    """(source, batch_id, rows) for every batch folder of a lake zone, from the Parquet footers only."""
-    pattern = lake / zone / "*" / "*" / "batch_id=*" / "*.parquet"
-    if not any(lake.glob(f"{zone}/*/*/batch_id=*/*.parquet")):
-        return []
-    return con.execute(
-        """
-        select
-            regexp_extract(file_name, '/([^/]+)/[^/]+/batch_id=[^/]+/[^/]+$', 1) as source,
-            regexp_extract(file_name, 'batch_id=([^/]+)/', 1) as batch_id,
-            sum(num_rows)::bigint as rows
-        from parquet_file_metadata(?)
-        group by all
-        order by all
-        """,
-        [str(pattern)],
-    ).fetchall()
-
-
 def lake_volume(home: TesseraHome) -> LakeVolume | Missing:
     """Rows landed and quarantined per source and day (the day the batch's interval starts)."""
-    import duckdb
+    from tessera.lake_report import ZONES, batch_rows
 
-    con = duckdb.connect()
-    try:
-        landed = _rows_per_batch(con, home.lake, "raw")
-        quarantined = _rows_per_batch(con, home.lake, "quarantine")
-    finally:
-        con.close()
+    landed, quarantined = ([(b.source, b.batch_id, b.rows) for b in batch_rows(home.lake, zone)] for zone in ZONES)
     if not landed and not quarantined:
         return Missing(f"nothing has landed in the lake ({home.lake}) yet: run the extract DAGs or `tessera extract`")
     per_day: dict[tuple[str, str], list[int]] = {}
