@@ -196,7 +196,9 @@ def fit_churn(history: pd.DataFrame, window_days: int, seed: int = 0) -> ChurnMo
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    rows = buyers(history)
+    # The same rows in any order make the same model: the calibration folds and the early-stopping split
+    # are drawn by position, and a warehouse hands a table's rows in no fixed order.
+    rows = buyers(history).sort_values(["as_of", "customer_id"], kind="stable", ignore_index=True)
     moments = tuple(sorted({f"{pd.Timestamp(t):%Y-%m-%d}" for t in rows["as_of"]}))
     labels = _check_trainable(rows, f"training on {', '.join(moments) or 'no moment'}")
     smaller = min(int(labels.sum()), int(len(labels) - labels.sum()))

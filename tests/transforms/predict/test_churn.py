@@ -73,6 +73,15 @@ def test_too_little_history_is_refused_with_the_reason(history):
         churn_backtest(history[history["snapshot_number"] == 1], window_days=90)
 
 
+def test_the_rows_order_does_not_change_the_model(history):
+    """A warehouse returns a table's rows in no fixed order (DuckDB scans in parallel): the model is the same."""
+    shuffled = history.sample(frac=1.0, random_state=3)
+    newest = history[history["as_of"] == history["as_of"].max()]
+    assert fit_churn(history, window_days=90).predict(newest).tolist() == (
+        fit_churn(shuffled, window_days=90).predict(newest).tolist()
+    )
+
+
 def test_a_saved_model_reads_back_and_predicts_the_same(tmp_path, history):
     model = fit_churn(history, window_days=90)
     model.save(tmp_path)
