@@ -309,7 +309,8 @@ def transform(
 
     With `--target postgres` the lake is first loaded into the PostgreSQL database the TESSERA_PG_*
     variables name, and the project is built there. With `--target spark` it is built on a Spark session
-    (tessera/spark.py) that reads the lake in place."""
+    (tessera/spark.py) that reads the lake in place, and its tables are served into the DuckDB working file the
+    checks, publication and activation read (tessera/spark_serving.py)."""
     from tessera.dbt_runner import BuildSummary, dbt_log_path, run_transform, target_type
 
     home = _writable_home()
@@ -333,7 +334,9 @@ def transform(
     elif engine == "spark":
         from tessera.spark import spark_dir
 
-        _say(f"Built on Spark, tables under {spark_dir(home) / 'warehouse'} (schemas staging, intermediate, marts)")
+        _say(f"Built on Spark, tables under {spark_dir(home) / 'warehouse'}, served into {home.warehouse}")
+        if not select:
+            _print_marts(home)
     elif select:
         _say(f"Built the selection into the working warehouse {home.warehouse}; a selection is not published.")
     else:

@@ -362,14 +362,16 @@ def run_transform(
     echo: Callable[[str], None] | None = None,
 ):
     """The unify step through its gates: check the batches not yet checked, `dbt build` the whole project (or
-    a selection) into this home's warehouse, then, for a whole build on DuckDB, check the marts and publish
-    them to readers, with what the build read from the lake (`tessera.lake_snapshot`, taken before dbt runs).
-    A critical mart failure raises `CheckFailed` and leaves the published marts as they were.
+    a selection) into this home's warehouse, then, for a whole build on DuckDB or Spark, check the marts and
+    publish them to readers, with what the build read from the lake (`tessera.lake_snapshot`, taken before dbt
+    runs). A critical mart failure raises `CheckFailed` and leaves the published marts as they were.
 
     On a PostgreSQL target the lake is loaded into the database first (`tessera/warehouse_load.py`),
     since PostgreSQL cannot read the Parquet files the sources point at on DuckDB. On a Spark target dbt runs
     on a Spark session in this process (`tessera/spark.py`), whose source views read the lake's files in
-    place as DuckDB's do. `progress` and `echo` are `run_dbt`'s."""
+    place as DuckDB's do; a successful build's tables are then served into the DuckDB working file
+    (`tessera/spark_serving.py`), which the checks, the publication and every reader after them read.
+    `progress` and `echo` are `run_dbt`'s."""
     from tessera.gates import check_built_marts, check_pending_batches
 
     check_pending_batches(home)
@@ -383,13 +385,17 @@ def run_transform(
         args += ["--select", select]
     if full_refresh:
         args.append("--full-refresh")
-    publishes = select is None and engine == "duckdb"
+    publishes = select is None and engine in ("duckdb", "spark")
     lake = None
     if publishes:  # what this build reads, taken before it reads it; the publication keeps it
         from tessera.lake_snapshot import take_snapshot
 
         lake = take_snapshot(home)
     result = run_dbt(args, home, target=target, progress=progress, echo=echo)
+    if engine == "spark":
+        from tessera.spark_serving import serve_warehouse
+
+        serve_warehouse(home)  # logs what it served
     if publishes:
         from tessera.publication import publish_warehouse
 

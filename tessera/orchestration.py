@@ -147,6 +147,13 @@ producer, or a cleared node task re-running its node); on PostgreSQL raise `max_
 deadlock: node tasks wait for the build as downstream tasks of `dbt.dbt_producer_watcher`, not as sensors
 running beside it (Cosmos's default), so none holds the one slot while dbt runs, and none polls Airflow then.
 
+On Spark (`TESSERA_DBT_TARGET=spark`, the DAG rendered from the project parsed for Spark: `TESSERA_DBT_MANIFEST`)
+the producer makes Tessera's Spark session before dbt runs and, once the build has succeeded, copies the built
+tables into the DuckDB working file (`tessera/spark_serving.py`), which the checks, the publication and
+activation read as on DuckDB. The DAG runs one task at a time there too: the Derby metastore under
+`$TESSERA_HOME/spark` admits one process. A node is rebuilt by a new run, not by clearing its task (a node task
+has no Spark session).
+
 Runs are incremental: staging reads only the batches landed since the last run and stitching re-decides
 only the customers whose identifiers changed. Trigger the DAG with `{"full_refresh": true}` to rebuild
 everything from the whole lake (`dbt build --full-refresh`) after changing a model's columns, a
@@ -207,6 +214,35 @@ def prepare_producer(context: dict[str, Any]) -> None:
 
     export_dbt_environment(context)
     settings.enable_watcher_reliable_retry = False
+    if builds_on_spark(context):
+        # As `run_dbt` does for a spark target: dbt-spark's session method runs on the process's session
+        # (`getOrCreate`), so Tessera's is made first, and Python models run on it too.
+        from tessera.home import tessera_home
+        from tessera.spark import spark_session
+        from tessera.spark_python_models import install
+
+        spark_session(tessera_home())
+        install()
+
+
+def serve_build(context: dict[str, Any], result: Any = None) -> None:
+    """Run after the producer's `dbt build` succeeded: on Spark, copy the built tables into the DuckDB working
+    file (`tessera/spark_serving.py`), which the checks, the publication and activation read. It runs in the
+    producer's process, which holds the Spark session: the Derby metastore under `$TESSERA_HOME/spark` admits
+    one process at a time, so no other task could open it while the producer runs."""
+    if not builds_on_spark(context):
+        return
+    from tessera.home import tessera_home
+    from tessera.spark_serving import serve_warehouse
+
+    serve_warehouse(tessera_home())  # logs what it served
+
+
+def builds_on_spark(context: dict[str, Any]) -> bool:
+    """Whether the dbt task of `context` builds on a Spark target (its profile's target, as dbt runs it)."""
+    from tessera.dbt_runner import target_type
+
+    return target_type(context["task"].profile_config.target_name) == "spark"
 
 
 #: The dbt project's hooks (on-run-start, on-run-end), which the manifest lists as `operation` nodes.
@@ -341,6 +377,19 @@ def mirror_after_build(group, upstream) -> None:
         node.trigger_rule = TriggerRule.ONE_DONE
 
 
+def require_manifest_for(manifest: Path, target: str, engine: str) -> None:
+    """The transform DAG mirrors the build's models, so it must be rendered from a manifest parsed for the
+    target it builds on: the engines enable different models (only DuckDB builds `int_identity_edge_screening`,
+    PostgreSQL no Python model), and a node task whose model the build does not have would wait for ever."""
+    parsed_for = json.loads(manifest.read_text())["metadata"]["adapter_type"]
+    if parsed_for != engine:
+        raise ValueError(
+            f"the dbt manifest {manifest} was parsed for {parsed_for}, but TESSERA_DBT_TARGET={target} builds on "
+            f"{engine}: parse the project for that target (`dbt parse --target {target}`) and point "
+            "TESSERA_DBT_MANIFEST at its manifest (docs/deploy.md, section 10)"
+        )
+
+
 def triggered_by(triggering_asset_events: Any, asset: Asset) -> bool:
     """Whether a run's triggering asset events include an update of `asset`."""
     keys = list(triggering_asset_events or ())
@@ -357,6 +406,7 @@ def transform_dag(sources: Registry | None = None):
     from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
     from tessera.activation.activations import segment_models
+    from tessera.dbt_runner import target_type
     from tessera.resources import dbt_project_dir, manifest_path
 
     project, manifest = dbt_project_dir(), manifest_path()
@@ -365,6 +415,10 @@ def transform_dag(sources: Registry | None = None):
             f"dbt manifest not found at {manifest}: run `tessera dbt-parse` (make install does) to render this DAG"
         )
     target = os.environ.get("TESSERA_DBT_TARGET", "duckdb")
+    engine = target_type(target)
+    require_manifest_for(manifest, target, engine)
+    # DuckDB has one writer per file; Spark's Derby metastore admits one process at a time.
+    one_at_a_time = engine in ("duckdb", "spark")
     raw_assets = [raw_asset(c.source, c.stream) for c in (sources or registry()).streams]
 
     @dag(
@@ -373,7 +427,7 @@ def transform_dag(sources: Registry | None = None):
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        max_active_tasks=1 if target == "duckdb" else 8,
+        max_active_tasks=1 if one_at_a_time else 8,
         default_args={"retries": 1, "retry_delay": timedelta(minutes=1), "on_failure_callback": on_task_failure},
         tags=["tessera", "unify", "check"],
         doc_md=TRANSFORM_DOC,
@@ -408,7 +462,11 @@ def transform_dag(sources: Registry | None = None):
                 execution_mode=ExecutionMode.WATCHER,
                 invocation_mode=InvocationMode.DBT_RUNNER,
                 # Each node's progress reaches whoever listens in this process (`tessera demo` prints it).
-                setup_operator_args={"pre_execute": prepare_producer, "dbt_runner_callbacks": [forward_dbt_event]},
+                setup_operator_args={
+                    "pre_execute": prepare_producer,
+                    "post_execute": serve_build,
+                    "dbt_runner_callbacks": [forward_dbt_event],
+                },
             ),
             # Templated per run: a manual run with {"full_refresh": true} builds with --full-refresh.
             operator_args={

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from connectors.durable import fsync_path, write_atomically
 from tessera.analyst_file import publish_analyst_file
+from tessera.duckdb_files import connect_or_explain
 from tessera.home import TesseraHome
 
 if TYPE_CHECKING:
@@ -200,15 +201,12 @@ def checkpoint(working: Path) -> tuple[int, int, int]:
     """Fold the working file's write-ahead log into it, proving on the way that no other process has it open
     (DuckDB lets one process write a file, and a writer locks out every other process). Returns the file's
     fingerprint once closed: the copy is valid only if the file still has it when the copy is done."""
-    import duckdb
 
-    try:
-        con = duckdb.connect(str(working))
-    except (duckdb.IOException, duckdb.ConnectionException) as exc:
-        raise RuntimeError(
-            f"cannot publish {working}: it is open elsewhere (a build still running, or a connection in this "
-            f"process). Publish once it is closed. DuckDB said: {exc}"
-        ) from exc
+    con = connect_or_explain(
+        working,
+        f"cannot publish {working}: it is open elsewhere (a build still running, or a connection in this "
+        "process). Publish once it is closed",
+    )
     try:
         con.execute("checkpoint")
     finally:

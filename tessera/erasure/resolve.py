@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.durable import write_atomically
+from tessera.duckdb_files import connect_or_explain
 from tessera.erasure.requests import ErasureRequest
 from tessera.home import TesseraHome
 from tessera.publication import published_path
@@ -155,16 +156,14 @@ def resolve_in_warehouse(home: TesseraHome, request: ErasureRequest) -> ErasureP
 
 
 def _resolve_in(path: Path, request: ErasureRequest) -> ErasurePlan:
-    import duckdb
 
     plan = ErasurePlan(request)
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except (duckdb.IOException, duckdb.ConnectionException) as exc:
-        raise RuntimeError(
-            f"cannot read {path} to resolve the erasure request: it is open elsewhere (a build running?). "
-            f"Serve the request once the build has finished. DuckDB said: {exc}"
-        ) from exc
+    con = connect_or_explain(
+        path,
+        f"cannot read {path} to resolve the erasure request: it is open elsewhere (a build running?). "
+        "Serve the request once the build has finished",
+        read_only=True,
+    )
     try:
         tables = {
             f"{s}.{t}"

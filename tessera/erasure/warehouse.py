@@ -25,6 +25,7 @@ from pathlib import Path
 
 from connectors.durable import replace_durably, write_atomically
 from tessera.analyst_file import publish_analyst_file
+from tessera.duckdb_files import connect_or_explain
 from tessera.erasure.resolve import ErasurePlan
 from tessera.home import TesseraHome
 from tessera.publication import manifest_path, mart_table_counts_of, publication_lock, published_path
@@ -91,13 +92,12 @@ def delete_person(path: Path, plan: ErasurePlan, *, rewrite: bool = False) -> Wa
     so that no build opens it in between and writes into the file being replaced."""
     import duckdb
 
-    try:
-        con = duckdb.connect(str(path))
-    except (duckdb.IOException, duckdb.ConnectionException) as exc:
-        raise WarehouseBusy(
-            f"cannot erase from {path}: it is open elsewhere (a build still running?). Serve the request again "
-            f"once it has finished; nothing was deleted from this file. DuckDB said: {exc}"
-        ) from exc
+    con = connect_or_explain(
+        path,
+        f"cannot erase from {path}: it is open elsewhere (a build still running?). Serve the request again "
+        "once it has finished; nothing was deleted from this file",
+        error=WarehouseBusy,
+    )
     done = WarehouseErasure()
     try:
         con.execute("begin")

@@ -449,11 +449,30 @@ def tessera_environment(home: TesseraHome, interval_start: datetime, settings: d
     }
 
 
-def bundled_dags_folder(installed: Installed, tessera_env: dict[str, str], cwd: Path) -> str:
-    """The dags folder `tessera paths` prints for the installed wheel (what AIRFLOW__CORE__DAGS_FOLDER is set to)."""
+def bundled_paths(installed: Installed, tessera_env: dict[str, str], cwd: Path) -> dict[str, str]:
+    """What `tessera paths` prints for the installed wheel, by label."""
     paths = installed.run("tessera", "paths", env=installed.environment(**tessera_env), cwd=cwd)
     assert paths.returncode == 0, paths.stderr
-    return dict(line.split(": ", 1) for line in paths.stdout.splitlines())["dags folder (AIRFLOW__CORE__DAGS_FOLDER)"]
+    return dict(line.split(": ", 1) for line in paths.stdout.splitlines())
+
+
+def bundled_dags_folder(installed: Installed, tessera_env: dict[str, str], cwd: Path) -> str:
+    """The dags folder `tessera paths` prints for the installed wheel (what AIRFLOW__CORE__DAGS_FOLDER is set to)."""
+    return bundled_paths(installed, tessera_env, cwd)["dags folder (AIRFLOW__CORE__DAGS_FOLDER)"]
+
+
+def target_manifest(installed: Installed, target: str, folder: Path) -> Path:
+    """The installed wheel's dbt project parsed for `target` into `folder`, as docs/deploy.md section 10 has an
+    operator do for a warehouse other than DuckDB (the wheel's manifest is DuckDB's); for TESSERA_DBT_MANIFEST."""
+    folder.mkdir(parents=True, exist_ok=True)
+    project = bundled_paths(installed, {}, folder)["dbt project"]
+    done = installed.run(
+        "dbt", "parse", "--project-dir", project, "--profiles-dir", project, "--target", target,
+        "--target-path", str(folder), "--log-path", str(folder / "logs"),
+        env=installed.environment(), cwd=folder,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return folder / "manifest.json"
 
 
 def bundled_dag_ids() -> set[str]:
@@ -480,9 +499,12 @@ def simulated_sources(root: Path, day: date, customers: int = 200):
         yield sim, source_connections(TesseraHome(root), urls.crm, urls.esp, TOKEN)
 
 
-def extract_then_transform(airflow: Airflow, progress: Callable[[str], None]) -> tuple[dict[str, list[dict]], dict]:
+def extract_then_transform(
+    airflow: Airflow, progress: Callable[[str], None], transform_timeout: float = 600
+) -> tuple[dict[str, list[dict]], dict]:
     """Unpause the transform, then the extract DAGs (docs/deploy.md section 7), and wait for the scheduled
-    extract runs and the Asset-triggered transform run to succeed: (extract runs by DAG, the transform run)."""
+    extract runs and the Asset-triggered transform run to succeed: (extract runs by DAG, the transform run).
+    `transform_timeout` is the wait for the transform run (a build on Spark takes several times DuckDB's)."""
     # The transform first: an Asset event for a paused DAG is dropped, and it would never run.
     airflow.cli("dags", "unpause", "tessera_transform")
     airflow.cli("dags", "unpause", "--treat-dag-id-as-regex", "--yes", "^tessera_extract_")
@@ -494,7 +516,7 @@ def extract_then_transform(airflow: Airflow, progress: Callable[[str], None]) ->
     (transform_run,) = airflow.wait_for(
         "the Asset-triggered tessera_transform run to succeed",
         lambda: airflow.finished(["tessera_transform"]),
-        timeout=600,  # one dbt build, then ~45 node tasks, each a task start on a shared machine
+        timeout=transform_timeout,  # one dbt build, then ~45 node tasks, each a task start on a shared machine
         every=3,
     )["tessera_transform"]
     progress("transform run succeeded")

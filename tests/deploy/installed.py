@@ -1,8 +1,9 @@
 """Build the product wheel the way `make wheel` does and install it, with the lock's pins, into a fresh
 virtualenv outside the repository: what a worker machine gets, and nothing from the dev environment.
 
-The install carries the `celery` extra (Airflow's CeleryExecutor with a Redis broker), as a machine of a
-Celery deployment installs it; the same virtualenv serves the LocalExecutor deployment, which ignores it."""
+The install carries the `celery` extra (Airflow's CeleryExecutor with a Redis broker) and the `spark` extra
+(dbt-spark and PySpark), as a machine of the Celery deployment that builds on Spark installs them; the same
+virtualenv serves the LocalExecutor deployment, which builds on DuckDB and ignores both."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 DEV_BIN = Path(sys.executable).parent
 #: The extras of the wheel that the deployment tests install, and whose pins the constraints carry.
-EXTRAS = ("celery",)
+EXTRAS = ("celery", "spark")
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def export_constraints(path: Path, extras: tuple[str, ...] = EXTRAS) -> Path:
 
 def install(wheel: Path, constraints: Path, venv: Path, extras: tuple[str, ...] = EXTRAS) -> Installed:
     """A new virtualenv with the wheel and its `extras` installed under the lock's pins
-    (`uv pip install 'tessera[celery] @ file://…whl' -c constraints.txt`)."""
+    (`uv pip install 'tessera[celery,spark] @ file://…whl' -c constraints.txt`)."""
     outside = venv.parent  # not the repository: no project settings of ours may shape the install
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     _checked([*uv(), "venv", "--quiet", "--python", python, str(venv)], cwd=outside)

@@ -1,16 +1,21 @@
-"""The installed wheel (with its `celery` extra) on a real Airflow 3.3 with the CeleryExecutor: api-server,
-scheduler and dag-processor, and two `airflow celery worker` processes, each with its own hostname and
-working directory, taking tasks from a Redis database of their own; the metadata DB (and Celery's result
-backend) on PostgreSQL. The whole way: the extract DAGs run on schedule and land the simulated sources'
-batches, checked by their gates; their Assets trigger the transform (dbt build, the golden checks, the
-publication); then an activation DAG syncs a segment to a file destination under the home. Both workers run
-task instances. This is section 10 of `docs/deploy.md`."""
+"""The installed wheel (with its `celery` and `spark` extras) on a real Airflow 3.3 with the CeleryExecutor:
+api-server, scheduler and dag-processor, and two `airflow celery worker` processes, each with its own hostname
+and working directory, taking tasks from a Redis database of their own; the metadata DB (and Celery's result
+backend) on PostgreSQL. The warehouse builds on Spark and the lake is in a bucket of a real S3 server. The
+whole way: the extract DAGs run on schedule and land the simulated sources' batches in the bucket, checked by
+their gates; their Assets trigger the transform (dbt build on Spark, the tables served to the DuckDB working
+file, the golden checks, the publication); then an activation DAG syncs a segment to a file destination under
+the home. Both workers run task instances. This is section 10 of `docs/deploy.md`.
+
+`tests/deploy/test_airflow_deployment.py` runs the DuckDB warehouse on a local lake (LocalExecutor): one
+Celery deployment run is all the time budget allows."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
+import re
 import time
 
 import duckdb
@@ -36,6 +41,7 @@ from tests.deploy.airflow_cluster import (
     metadata_database,
     running_airflow,
     simulated_sources,
+    target_manifest,
     tessera_environment,
 )
 from tests.deploy.installed import Installed
@@ -44,7 +50,7 @@ from tests.deploy.installed import Installed
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
-    pytest.mark.timeout(1500),
+    pytest.mark.timeout(3600),
     pytest.mark.xdist_group("airflow_deployment"),
 ]
 
@@ -54,13 +60,33 @@ CUSTOMERS = 200
 #: The activation the test runs: a segment whose only destination on this schedule is a file drop.
 SEGMENT, DESTINATION = "one_time_buyers", "marketing_drop"
 ACTIVATION_DAG = "tessera_activate_one_time_buyers_0_6"
+#: The wait for the transform run: on Spark, a session start and a build several times DuckDB's, then the serving.
+TRANSFORM_TIMEOUT = 2400
+
+
+@pytest.fixture
+def settings(request, installed: Installed, tmp_path) -> dict[str, str]:
+    """The Tessera settings of the variant `request.param` names, for every process of the deployment."""
+    variant = request.param
+    if variant == "spark-warehouse-s3-lake":
+        store = request.getfixturevalue("object_store")
+        lake = request.getfixturevalue("s3_lake")  # the test process reads the bucket with the same variables
+        return {
+            "TESSERA_DBT_TARGET": "spark",
+            # The transform DAG mirrors the Spark build's models: rendered from the project parsed for Spark.
+            "TESSERA_DBT_MANIFEST": str(target_manifest(installed, "spark", tmp_path / "spark-manifest")),
+            "TESSERA_LAKE": str(lake),
+            **store.environment,
+        }
+    raise ValueError(f"unknown deployment variant {variant!r}")
 
 
 @pytest.mark.parametrize(
     "settings",
     # Each deployment variant is one set of Tessera settings for every process (a warehouse target, a lake
     # URL, ...): the same pipeline and checks run on each.
-    [pytest.param({}, id="duckdb-warehouse-local-lake")],
+    [pytest.param("spark-warehouse-s3-lake", id="spark-warehouse-s3-lake")],
+    indirect=True,
 )
 def test_the_wheel_on_celery_workers_runs_extract_transform_check_and_sync(
     installed: Installed, tmp_path, settings: dict[str, str]
@@ -68,7 +94,7 @@ def test_the_wheel_on_celery_workers_runs_extract_transform_check_and_sync(
     started = time.monotonic()
     interval_start = latest_complete_day()
     world = f"SimulatorConfig(customers={CUSTOMERS}, seed={SEED}, start_date={interval_start.date()}) advanced a day"
-    home = TesseraHome(tmp_path / "tessera-home")
+    home = TesseraHome(tmp_path / "tessera-home", lake_location=settings.get("TESSERA_LAKE"))
     exports = home.root / "activation" / "exports"
     destination = connection_env(
         f"tessera_dest_{DESTINATION}", conn_type="fs", extra={"kind": "files", "path": str(exports)}
@@ -89,7 +115,7 @@ def test_the_wheel_on_celery_workers_runs_extract_transform_check_and_sync(
     ):
         progress(f"api-server, scheduler, dag-processor healthy; Celery workers answer: {airflow.celery_workers()}")
         airflow.wait_for_dags(bundled_dag_ids())
-        extract_runs, transform_run = extract_then_transform(airflow, progress)
+        extract_runs, transform_run = extract_then_transform(airflow, progress, transform_timeout=TRANSFORM_TIMEOUT)
         published = airflow.xcom("tessera_transform", transform_run["dag_run_id"], "publish_marts")
         sync_runs = _sync_segment(airflow)
         progress("activation run succeeded")
@@ -109,6 +135,7 @@ def test_the_wheel_on_celery_workers_runs_extract_transform_check_and_sync(
     transform_tasks = {ti["task_id"]: ti["state"] for ti in task_instances if ti["dag_id"] == "tessera_transform"}
     assert {transform_tasks.get(t) for t in ("check_pending_batches", "check_marts", "publish_marts")} == {"success"}
     golden = check_golden_customers(home, published, sim, world)
+    _check_where_it_ran(home, transform_run, settings)
 
     # Sync: the file destination under the home holds the segment's consented, unsuppressed members, as the
     # published warehouse has them, and the task reported as many.
@@ -135,6 +162,23 @@ def test_the_wheel_on_celery_workers_runs_extract_transform_check_and_sync(
     assert dags_logged >= {*EXTRACT_DAGS, "tessera_transform", ACTIVATION_DAG}, dags_logged
     for path in task_logs:
         assert not EMAIL.search(path.read_text(errors="replace")), f"{path} holds an e-mail address"
+
+
+def _check_where_it_ran(home: TesseraHome, transform_run: dict, settings: dict[str, str]) -> None:
+    """The variant's settings reached the tasks: on Spark the producer built the marts in Spark's warehouse
+    under the home and served them to the DuckDB working file (its log says so); with a lake in a bucket,
+    nothing landed in a lake folder under the home (the extracts wrote to the bucket, which
+    `check_extracts_landed` read)."""
+    if settings.get("TESSERA_DBT_TARGET") == "spark":
+        assert list((home.root / "spark" / "warehouse" / "marts.db" / "golden_customers").glob("*.parquet"))
+        producer_log = airflow_logs_dir(home) / "tessera_transform" / transform_run["dag_run_id"]
+        served = re.search(
+            r"served the Spark build to the working warehouse (\S+): (\d+) tables",
+            (producer_log / "dbt.dbt_producer_watcher.log").read_text(),
+        )
+        assert served and served.group(1) == str(home.warehouse) and int(served.group(2)) > 40, served
+    if settings.get("TESSERA_LAKE"):
+        assert not (home.root / "lake").exists()
 
 
 def _sync_segment(airflow: Airflow) -> list[dict]:
