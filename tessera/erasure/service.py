@@ -5,8 +5,8 @@ The order is what makes it safe to interrupt:
    `erasure/pending/` before anything changes: the lake loses the spellings on the way, and a rerun after a
    crash needs them;
 2. put their hashed identifiers on the suppression list, so an extraction running meanwhile drops them;
-3. the lake, the connector state, the working warehouse, the published warehouse, the text files, then the
-   destinations (`tessera.activation.erasure`, when installed);
+3. the lake, the connector state, the working warehouse, the published warehouse, a Spark build's tables, the
+   text files, then the destinations (`tessera.activation.erasure`, when installed);
 4. one audit event, then the pending plan goes.
 
 Each step removes what is still there and counts it, so a rerun finishes what an interrupted run left and a
@@ -23,6 +23,7 @@ from tessera.erasure.files import scrub_files
 from tessera.erasure.lake import erase_from_lake, find_spellings
 from tessera.erasure.requests import ErasureRequest
 from tessera.erasure.resolve import ErasurePlan, load_plan, plan_path, resolve_in_warehouse, save_plan
+from tessera.erasure.spark import erase_from_spark, has_spark_warehouse
 from tessera.erasure.state import erase_from_state
 from tessera.erasure.suppression import suppress
 from tessera.erasure.warehouse import erase_from_published, erase_from_working
@@ -82,6 +83,8 @@ def forget(home: TesseraHome, request: ErasureRequest) -> ErasureReport:
         counts["state_entries"] = erase_from_state(home, plan)
         counts["warehouse_rows"] = erase_from_working(home, plan).total
         counts["published_rows"] = erase_from_published(home, plan).total
+        if has_spark_warehouse(home):  # a Spark build's own tables (tessera/erasure/spark.py)
+            counts["spark_rows"] = erase_from_spark(home, plan).total
         counts["text_files"] = scrub_files(home, plan)
     destinations = _propagate(home, plan)
     counts["destination_changes"] = sum(1 for summary in destinations if summary.get("status") == "done")
