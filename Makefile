@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 UV     := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export TESSERA_HOME ?= $(CURDIR)/data
 
-.PHONY: install demo test test-slow test-all lint generate wheel bench bench-transform bench-transform-dag bench-incremental bench-matching bench-checks bench-activation bench-predictions bench-predictors-scale clean
+.PHONY: install demo test test-slow test-all lint generate wheel bench bench-transform bench-transform-dag bench-incremental bench-matching bench-checks bench-activation bench-predictions bench-predictors-scale bench-engines clean
 
 install: $(VENV)/.installed $(VENV)/datasets/.done  ## install, and write the dbt manifest the transform DAG renders from
 	@$(BIN)/tessera dbt-parse >/dev/null
@@ -30,7 +30,7 @@ test: install  ## install, then run the fast tiers (unit + integration), two wor
 	$(BIN)/pytest -m "not slow" -n 2 --dist loadgroup
 
 test-slow: install  ## the slow tier: end-to-end DAG runs, multi-day incremental runs, the wheel, benchmark smoke tests
-	$(BIN)/pytest -m slow -n 2 --dist loadgroup
+	$(BIN)/pytest -m slow -n 2 --dist loadgroup --durations=30
 
 test-all: test test-slow  ## every test (what CI runs)
 
@@ -74,6 +74,9 @@ bench-predictions: install  ## the purchase forecast (Pareto/NBD) against plain 
 
 bench-predictors-scale: install  ## the predictors' feature build, training and scoring at 100k and 1M customers, from a known process (see benchmarks/README.md)
 	$(BIN)/python -m benchmarks.predictors_scale
+
+bench-engines: install  ## the whole dbt build on DuckDB and on Spark local over the same lake, per stage, at 100k and 1M (see benchmarks/README.md)
+	$(BIN)/python -m benchmarks.engines
 
 clean:
 	rm -rf $(VENV) data dist tessera/bundled

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from collections.abc import Callable
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
@@ -30,6 +31,39 @@ STITCH_MODEL = "int_identity_resolution"
 #: Screening (blocklist, shared values) was part of the stitching model once; it stays in that stage.
 SCREEN_MODEL = "int_identity_edge_screening"
 SUCCEEDED = ("success", "pass", "warn")
+
+ENRICHMENT, MATCHING, CUSTOMERS, MARTS, SEGMENTS, PREDICTIONS = (
+    "enrichment",
+    "matching",
+    "customers",
+    "marts",
+    "segments",
+    "predictions",
+)
+#: The finer stages of `detailed_stage_of`, in the order the tables list them: what an engine comparison
+#: needs to tell apart (matching from the deterministic edges, predictions from the marts they feed).
+DETAILED_STAGES = (
+    SEEDS,
+    STAGING,
+    ENRICHMENT,
+    EDGES,
+    MATCHING,
+    STITCHING,
+    CUSTOMERS,
+    MARTS,
+    SEGMENTS,
+    PREDICTIONS,
+    TESTS,
+)
+#: Probabilistic matching: the profile records it compares, and the model that fits, blocks and scores them.
+MATCHING_MODELS = ("int_profile_records", "int_identity_edges__probabilistic")
+#: The purchase models: their feature tables, and the Python models that train, score and backtest them.
+PREDICTION_MODELS = (
+    "int_customer_purchase_features",
+    "int_customer_feature_history",
+    "customer_predictions",
+    "model_backtests",
+)
 
 
 def stage_of(unique_id: str, fqn: list[str]) -> str:
@@ -60,13 +94,37 @@ def stage_of(unique_id: str, fqn: list[str]) -> str:
     return OTHER
 
 
+def detailed_stage_of(unique_id: str, fqn: list[str]) -> str:
+    """The stage of one node in `DETAILED_STAGES`: `stage_of`'s, with enrichment apart from staging, matching
+    apart from the deterministic edges, the predictions apart from the customers and marts, and golden marts split
+    into customers (`intermediate/customers`, identity downstream of stitching), marts (with the analysts' masked
+    views of them) and segments."""
+    stage = stage_of(unique_id, fqn)
+    if unique_id.split(".", 1)[0] != "model" or stage not in (STAGING, EDGES, GOLDEN):
+        return stage
+    name, folders = fqn[-1], fqn[1:-1]
+    if name in MATCHING_MODELS:
+        return MATCHING
+    if name in PREDICTION_MODELS:
+        return PREDICTIONS
+    if folders[:2] == ["intermediate", "enrichment"]:
+        return ENRICHMENT
+    if stage != GOLDEN:
+        return stage
+    if folders[:1] == ["segments"]:
+        return SEGMENTS
+    if folders[:1] in (["marts"], ["analyst"]):
+        return MARTS
+    return CUSTOMERS
+
+
 def _epoch(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def read_build_nodes(target_dir: Path) -> list[dict[str, Any]]:
-    """Every node the last dbt invocation ran: its stage, status, dbt's execution time and when it ran.
-    Exposures (who consumes a segment) are listed by dbt but never run, so they are left out."""
+def read_build_nodes(target_dir: Path, classify: Callable[[str, list[str]], str] = stage_of) -> list[dict[str, Any]]:
+    """Every node the last dbt invocation ran: its stage (by `classify`), status, dbt's execution time and when it
+    ran. Exposures (who consumes a segment) are listed by dbt but never run, so they are left out."""
     manifest = json.loads((target_dir / "manifest.json").read_text())
     results = json.loads((target_dir / "run_results.json").read_text())
     known = {**manifest["nodes"], **manifest.get("unit_tests", {})}
@@ -80,7 +138,7 @@ def read_build_nodes(target_dir: Path) -> list[dict[str, Any]]:
         nodes.append(
             {
                 "id": uid,
-                "stage": stage_of(uid, fqn),
+                "stage": classify(uid, fqn),
                 "status": result["status"],
                 "execution_time": result["execution_time"] or 0.0,
                 "start": min(s for s, _ in times) if times else None,
@@ -90,14 +148,16 @@ def read_build_nodes(target_dir: Path) -> list[dict[str, Any]]:
     return nodes
 
 
-def attribute_wall_time(nodes: list[dict[str, Any]], start: float, end: float) -> dict[str, float]:
+def attribute_wall_time(
+    nodes: list[dict[str, Any]], start: float, end: float, stages: tuple[str, ...] = STAGES
+) -> dict[str, float]:
     """Split the build's wall time `[start, end]` between the stages, so the parts add up to the whole.
 
     dbt runs up to `threads` nodes at once, so the nodes' own times overlap. Each instant goes in
     equal parts to the nodes running at that instant; instants with none running are dbt's own."""
     spans = [(max(n["start"], start), min(n["end"], end), n["stage"]) for n in nodes if n["start"] is not None]
     spans = [s for s in spans if s[1] > s[0]]
-    shares = dict.fromkeys([*STAGES, OTHER, OVERHEAD], 0.0)
+    shares = dict.fromkeys([*stages, OTHER, OVERHEAD], 0.0)
     bounds = sorted({start, end, *(s for s, _, _ in spans), *(e for _, e, _ in spans)})
     for a, b in pairwise(bounds):
         running = [stage for s, e, stage in spans if s <= a and e >= b]
@@ -142,14 +202,14 @@ def failed_nodes(build: dict[str, Any]) -> list[str]:
     return [n["id"] for n in build["nodes"] if n["status"] not in SUCCEEDED]
 
 
-def stage_medians(builds: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def stage_medians(builds: list[dict[str, Any]], names: tuple[str, ...] = STAGES) -> dict[str, dict[str, Any]]:
     """Each stage's node count and its medians over the builds: wall seconds and dbt's own node seconds.
     `other` is left out when no node falls in it; `dbt overhead` has no nodes."""
-    counts = dict.fromkeys([*STAGES, OTHER], 0)
+    counts = dict.fromkeys([*names, OTHER], 0)
     for node in builds[0]["nodes"]:
         counts[node["stage"]] += 1
     stages = {}
-    for stage in [*STAGES, OTHER, OVERHEAD]:
+    for stage in [*names, OTHER, OVERHEAD]:
         if stage == OTHER and not counts[OTHER]:
             continue
         stages[stage] = {

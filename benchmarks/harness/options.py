@@ -32,6 +32,7 @@ def add_scale_options(
     *,
     several: bool = True,
     rows: bool = False,
+    default_repeat: int = 3,
 ) -> None:
     """--customers (one or more scales; one with `several=False`), --seed, --workdir, --repeat, --record, --debug.
     With `rows`, the scale is the rows of one batch and the option is `--rows` (still `args.customers`)."""
@@ -65,7 +66,9 @@ def add_scale_options(
     parser.add_argument(
         "--workdir", type=Path, default=None, help="where worlds, lakes and results go (default $TESSERA_HOME/bench)"
     )
-    parser.add_argument("--repeat", type=positive_int, default=3, help=f"{repeat_help} (default 3)")
+    parser.add_argument(
+        "--repeat", type=positive_int, default=default_repeat, help=f"{repeat_help} (default {default_repeat})"
+    )
     parser.add_argument(
         "--record",
         action="store_true",
@@ -82,14 +85,16 @@ def resolve_scales(args: argparse.Namespace, default_scales: tuple[int, ...]) ->
         args.workdir = default_workdir()
 
 
-def add_world_option(parser: argparse.ArgumentParser) -> None:
-    """--world: which shape of simulated world to measure on (`tessera_simulator.config.WORLDS`)."""
+def add_world_option(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    """--world: which shape of simulated world to measure on (`tessera_simulator.config.WORLDS`); a benchmark
+    with a `default` shape always names its world."""
     from tessera_simulator.config import WORLDS
 
     parser.add_argument(
         "--world",
         choices=WORLDS,
-        default=None,
-        help="the shape of the simulated world (default diverse): regional is a shop's customers in a dozen towns"
-        " with common surnames and households; a run that names its world records as <benchmark>-<world>",
+        default=default,
+        help=f"the shape of the simulated world (default {default or 'diverse'}): regional is a shop's customers in"
+        " a dozen towns with common surnames and households; a run that names its world records as"
+        " <benchmark>-<world>",
     )

@@ -39,13 +39,15 @@ class ScaleBenchmark:
     summary: Callable[[dict[str, Any]], str] | None = None
     #: What the results file says the run measured with, besides the results (the model, ...).
     context: Callable[[], dict[str, Any]] = field(default=dict)
+    #: Runs per scale unless `--repeat` says otherwise.
+    default_repeat: int = 3
 
     def main(self, argv: list[str] | None = None) -> int:
         return run_command(self.parse_args(argv), self.name, self.run)
 
     def parse_args(self, argv: list[str] | None) -> argparse.Namespace:
         parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{self.name}", description=self.description)
-        add_scale_options(parser, self.default_scales, self.repeat_help)
+        add_scale_options(parser, self.default_scales, self.repeat_help, default_repeat=self.default_repeat)
         args = parser.parse_args(argv)
         resolve_scales(args, self.default_scales)
         return args

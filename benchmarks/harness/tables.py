@@ -79,3 +79,13 @@ def ratio_cell(value: float | None, digits: int = 2) -> str:
 def share_cell(value: float) -> str:
     """A share of a whole, as a percentage: `12.5 %`."""
     return f"{100 * value:.1f} %"
+
+
+def scaling_exponent(small: float | None, large: float | None, n_small: int, n_large: int) -> float | None:
+    """k in `cost ∝ n^k` between two scales: `log(large ÷ small) ÷ log(n_large ÷ n_small)`; 1 is linear, 2
+    quadratic. None where a cost is missing or zero, or the scales are the same."""
+    import math
+
+    if not small or not large or n_small == n_large:
+        return None
+    return math.log(large / small) / math.log(n_large / n_small)

@@ -96,13 +96,15 @@ def main_on_a_world(
     benchmark: ScaleBenchmark,
     argv: list[str] | None,
     options: Callable[[argparse.ArgumentParser], Callable[[argparse.Namespace], dict[str, Any]]] | None = None,
+    default_world: str | None = None,
 ) -> int:
     """`benchmark`'s command line with `--world`: each scale's `run_scale` gets the shape (`shape=`), and the
     results are named after it (`recorded_name`). `options` adds a benchmark's own options to the parser and
-    returns what turns them into more keyword arguments of `run_scale`."""
+    returns what turns them into more keyword arguments of `run_scale`. With `default_world`, a run without
+    `--world` is on that shape, and named after it."""
     parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{benchmark.name}", description=benchmark.description)
-    add_scale_options(parser, benchmark.default_scales, benchmark.repeat_help)
-    add_world_option(parser)
+    add_scale_options(parser, benchmark.default_scales, benchmark.repeat_help, default_repeat=benchmark.default_repeat)
+    add_world_option(parser, default_world)
     own_arguments = options(parser) if options else (lambda args: {})
     args = parser.parse_args(argv)
     resolve_scales(args, benchmark.default_scales)
