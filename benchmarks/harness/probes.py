@@ -164,6 +164,11 @@ class ProcessTree:
         self._thread.start()
         return self
 
+    @property
+    def processes(self) -> set[int]:
+        """The ids of the other processes counted so far."""
+        return set(self._seen)
+
     def stop(self) -> dict[str, Any]:
         """The tree's CPU seconds since `start`, its peak MiB, and how many other processes it counted."""
         self._stop.set()
