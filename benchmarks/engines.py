@@ -579,6 +579,7 @@ BENCHMARK = ScaleBenchmark(
     footnote="seconds: each build's wall time split between the nodes running at each instant;"
     " node s: dbt's own time per node, summed; k: the exponent in t ∝ customers^k between the two largest scales.",
     default_repeat=1,
+    across_scales=("scales", "exponents"),
 )
 
 

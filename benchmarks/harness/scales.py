@@ -41,6 +41,8 @@ class ScaleBenchmark:
     context: Callable[[], dict[str, Any]] = field(default=dict)
     #: Runs per scale unless `--repeat` says otherwise.
     default_repeat: int = 3
+    #: The tables across the scales (of `readme_tables`) the run prints at its end, when it measured several.
+    across_scales: tuple[str, ...] = ("scales",)
 
     def main(self, argv: list[str] | None = None) -> int:
         return run_command(self.parse_args(argv), self.name, self.run)
@@ -53,8 +55,8 @@ class ScaleBenchmark:
         return args
 
     def run(self, args: argparse.Namespace) -> Path:
-        """Each scale in turn, then the table across the scales (`scales`) where there are several; the
-        path of the JSON results."""
+        """Each scale in turn, then the tables across the scales (`across_scales`) where there are several;
+        the path of the JSON results."""
         workdir = Path(args.workdir).resolve()
         results_file = ResultsFile(workdir, self.name, args.repeat, **self.context())
         results: list[dict[str, Any]] = []
@@ -69,9 +71,10 @@ class ScaleBenchmark:
             if self.summary:
                 print(self.summary(result))
             sys.stdout.flush()
-        if len(results) > 1 and "scales" in tables:
-            print()
-            print(text_table(tables["scales"]))
+        for name in self.across_scales if len(results) > 1 else ():
+            if name in tables:
+                print()
+                print(text_table(tables[name]))
         print(f"\n{self.footnote} Results: {results_file.path}")
         if args.record:
             record_results(results_file.path, self.name, self.readme_tables)

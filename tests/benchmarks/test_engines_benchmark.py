@@ -106,11 +106,11 @@ def test_both_engines_build_every_stage_and_the_exponents_come_from_two_scales(t
         with duckdb.connect(str(homes / DUCKDB / "warehouse.duckdb"), read_only=True) as con:
             golden = con.sql("select count(*) from marts.golden_customers").fetchall()[0][0]
         assert duckdb_figures["golden_customers"] == golden > 0 and spark_figures["golden_customers"] > 0
-        # Spark's CPU time and memory include its JVM, which got the driver memory asked for; DuckDB runs in
-        # the build's own process.
+        # Spark's CPU time and memory include its JVM and Python workers, and the JVM got the driver memory asked
+        # for; DuckDB builds in the build's own process (what it starts is a short-lived helper or two).
         [spark_build] = result["runs"][SPARK]
         [duckdb_build] = result["runs"][DUCKDB]
-        assert spark_build["processes"] >= 1 and duckdb_build["processes"] == 0
+        assert spark_build["processes"] > duckdb_build["processes"]
         assert 0.8 * DRIVER_MEMORY_MB < spark_figures["spark"]["driver_max_heap_mb"] <= DRIVER_MEMORY_MB
         assert spark_figures["peak_mb"] > duckdb_figures["peak_mb"]
         for row in result["stages"]:
