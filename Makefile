@@ -27,10 +27,10 @@ demo: install  ## install, then run the whole pipeline on generated demo data
 	$(BIN)/tessera demo
 
 test: install  ## install, then run the fast tiers (unit + integration), two workers
-	$(BIN)/pytest -m "not slow" -n 2 --dist loadgroup
+	$(BIN)/pytest -m "not slow" -n 2 --dist loadfile
 
 test-slow: install  ## the slow tier: end-to-end DAG runs, multi-day incremental runs, the wheel, benchmark smoke tests
-	$(BIN)/pytest -m slow -n 2 --dist loadgroup --durations=30
+	$(BIN)/pytest -m slow -n 2 --dist loadfile --durations=30
 
 test-all: test test-slow  ## every test (what CI runs)
 

@@ -45,16 +45,6 @@ def airflow_db(dbt_manifest) -> Path:
     return _AIRFLOW_HOME
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the group markers into scheduling groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep each module on one xdist worker (`--dist loadgroup`), so a module-scoped fixture, such as a
-    warehouse built once for the tests that only read it, is built once per run, not once per worker.
-    Modules that share a session fixture name one group explicitly (`xdist_group`)."""
-    for item in items:
-        if not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-
-
 @pytest.fixture(autouse=True)
 def _drop_log_handlers_of_closed_streams():
     """A command run through a test runner may configure logging (Airflow does, on import) with the runner's

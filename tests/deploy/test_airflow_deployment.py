@@ -31,12 +31,11 @@ from tests.deploy.airflow_cluster import (
 from tests.deploy.installed import Installed
 
 # The waits add up to more than pytest's default 600 s: on a busy 2-core machine the transform alone can take
-# 10 minutes. One Airflow deployment at a time (with test_celery_deployment.py): two slow each other down.
+# 10 minutes.
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
     pytest.mark.timeout(1500),
-    pytest.mark.xdist_group("airflow_deployment"),
 ]
 
 log = logging.getLogger(__name__)

@@ -51,7 +51,6 @@ pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
     pytest.mark.timeout(3600),
-    pytest.mark.xdist_group("airflow_deployment"),
 ]
 
 log = logging.getLogger(__name__)

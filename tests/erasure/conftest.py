@@ -1,6 +1,6 @@
 """One small simulated world, landed by the connectors, built by dbt and published, with its sources kept
-running: each test erases someone from its own copy of the home. Modules that use it carry the
-`xdist_group("erasure_world")` marker, so one worker builds it once."""
+running: each test erases someone from its own copy of the home. It is built once per test worker that
+runs a module using it."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from tessera.erasure.requests_folder import requests_folder
 from tests.erasure.byte_scan import occurrences
 from tests.erasure.conftest import pick_person
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("erasure_world")]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_the_dag_serves_a_request_file(erasure_home, airflow_db):

@@ -28,7 +28,7 @@ from tessera.publication import last_publication, mart_table_counts_of, publishe
 from tests.erasure.byte_scan import occurrences, parquet_text
 from tests.erasure.conftest import pick_person
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.xdist_group("erasure_world")]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ from tests.sources import running_sources, simulated_days
 @pytest.fixture(scope="session")
 def unified(tmp_path_factory) -> TesseraHome:
     """1,500 simulated people over three days, landed by the connectors and built by dbt: built once per
-    session (per xdist worker; the modules that read it share the `unified` xdist group, so one worker)."""
+    session (once per xdist worker that runs a module reading it)."""
     from tessera.dbt_runner import run_transform
 
     home = TesseraHome(tmp_path_factory.mktemp("unified"))

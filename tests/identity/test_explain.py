@@ -15,7 +15,7 @@ from tessera.cli import app
 from tessera.explain import explain_customer
 from tessera.resources import dbt_project_dir
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("unified")]
+pytestmark = pytest.mark.integration
 
 #: What each merge-protection decision's reason must say.
 REASONS = {

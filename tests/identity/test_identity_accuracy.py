@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 from tessera_simulator.identity_accuracy import linkable_records, pairwise_scores
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("unified")]
+pytestmark = pytest.mark.integration
 
 
 def _warehouse(home):
